@@ -1,0 +1,144 @@
+"""Evaluation of one run: sample every checkpoint from one fixed noise, then compute the metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from heterodiff import mixture, tables
+from heterodiff.data import MixtureDataset
+from heterodiff.metrics import bootstrap_interval, distance_ratio, nearest_two
+from heterodiff.models import MLPDenoiser
+from heterodiff.runtime import describe_device, select_device
+
+log = logging.getLogger("heterodiff")
+
+
+def list_checkpoints(checkpoints_dir: str | Path) -> list[tuple[int, Path]]:
+    """Return (step, folder) for every checkpoint, in step order."""
+    found = []
+    for folder in Path(checkpoints_dir).glob("step_*"):
+        if folder.is_dir() and folder.name[5:].isdigit():
+            found.append((int(folder.name[5:]), folder))
+    if not found:
+        raise FileNotFoundError(f"no checkpoints (step_* folders) in {checkpoints_dir}; rerun the train rule")
+    return sorted(found)
+
+
+def load_denoiser(folder: Path, device: torch.device) -> MLPDenoiser:
+    """Load a checkpoint, preferring its EMA weights; a damaged checkpoint is reported with its path."""
+    weights = folder / "ema" if (folder / "ema").is_dir() else folder / "model"
+    try:
+        model = MLPDenoiser.from_pretrained(weights, low_cpu_mem_usage=False)
+    except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
+        raise RuntimeError(f"checkpoint {weights} cannot be loaded ({error}); delete the run's checkpoints and retrain") from error
+    return model.to(device).eval()
+
+
+def make_sampler(checkpoints_dir: Path, sampler: str, num_inference_steps: int):
+    """Build the reverse-process scheduler from the training scheduler saved with the checkpoints."""
+    training_scheduler = DDPMScheduler.from_pretrained(Path(checkpoints_dir) / "scheduler")
+    if sampler == "ddim":
+        scheduler = DDIMScheduler.from_config(training_scheduler.config)
+    else:
+        scheduler = training_scheduler
+    scheduler.set_timesteps(num_inference_steps)
+    return scheduler
+
+
+@torch.no_grad()
+def generate(model, scheduler, initial_noise: torch.Tensor, noise_seed: int) -> torch.Tensor:
+    """Run the reverse process from initial_noise; DDPM draws its step noise from a seeded generator."""
+    sample = initial_noise.clone()
+    generator = torch.Generator(device=initial_noise.device).manual_seed(noise_seed + 1)
+    for t in scheduler.timesteps:
+        epsilon = model(sample, t)
+        if isinstance(scheduler, DDIMScheduler):
+            sample = scheduler.step(epsilon, t, sample, eta=0.0).prev_sample
+        else:
+            sample = scheduler.step(epsilon, t, sample, generator=generator).prev_sample
+    return sample
+
+
+def memorisation_rows(step: int, ratio: np.ndarray, labels: np.ndarray, n_classes: int, evaluate: dict, metric: str, rng) -> list[dict]:
+    """Return the memorised fraction overall and per class (class of the nearest reference sample)."""
+    flags = ratio < evaluate["memorisation_ratio"]
+    rows = []
+    for label in [None, *range(n_classes)]:
+        selected = flags if label is None else flags[labels == label]
+        value = float(selected.mean()) if len(selected) else None
+        low, high = bootstrap_interval(selected, evaluate["bootstrap_samples"], evaluate["confidence_level"], rng) if len(selected) else (None, None)
+        rows.append({"step": step, "class": label, "metric": metric, "value": value, "ci_low": low, "ci_high": high})
+    return rows
+
+
+def mixture_rows(step: int, samples: np.ndarray, dataset: MixtureDataset) -> list[dict]:
+    """Return the class share (mean exact posterior) and the per-class error of the generated mean."""
+    posterior = mixture.posterior(samples, dataset.weights, dataset.means, dataset.covariances)
+    assigned = posterior.argmax(axis=1)
+    rows = []
+    for k in range(dataset.n_classes):
+        rows.append({"step": step, "class": k, "metric": "class_share", "value": float(posterior[:, k].mean())})
+        members = samples[assigned == k]
+        error = float(np.linalg.norm(members.mean(axis=0) - dataset.means[k]) / np.sqrt(dataset.dim)) if len(members) else None
+        rows.append({"step": step, "class": k, "metric": "mean_error", "value": error})
+        rows.append({"step": step, "class": k, "metric": "assigned_count", "value": float(len(members))})
+    return rows
+
+
+def evaluate_run(
+    evaluate: dict, dataset: MixtureDataset, checkpoints_dir: str | Path, run_id: str, metrics_out: str | Path, samples_out: str | Path
+) -> None:
+    """Sample every checkpoint from the same noise, compute the metrics and write both outputs."""
+    device = select_device(evaluate["device"])
+    checkpoints = list_checkpoints(checkpoints_dir)
+    log.info(
+        "run %s: %d checkpoints, %d samples each, %s with %d steps, device %s",
+        run_id, len(checkpoints), evaluate["n_samples"], evaluate["sampler"], evaluate["num_inference_steps"], describe_device(device),
+    )
+    noise_generator = torch.Generator().manual_seed(evaluate["noise_seed"])
+    initial_noise = torch.randn((evaluate["n_samples"], dataset.dim), generator=noise_generator).to(device)
+    rng = np.random.default_rng(evaluate["noise_seed"])
+
+    rows, kept = [], {"steps": [], "samples": [], "nearest_train": [], "ratio_train": []}
+    for step, folder in checkpoints:
+        model = load_denoiser(folder, device)
+        scheduler = make_sampler(Path(checkpoints_dir), evaluate["sampler"], evaluate["num_inference_steps"])
+        samples = generate(model, scheduler, initial_noise, evaluate["noise_seed"]).cpu().numpy().astype(np.float64)
+        if not np.isfinite(samples).all():
+            raise RuntimeError(f"checkpoint {folder} generated non-finite samples; the run diverged before step {step}")
+
+        # Memorisation against the exact training set, and the same statistic against held-out data.
+        d1, d2, nearest = nearest_two(samples, dataset.x_train, evaluate["block_size"], device)
+        ratio = distance_ratio(d1, d2)
+        rows += memorisation_rows(step, ratio, dataset.y_train[nearest], dataset.n_classes, evaluate, "memorised_fraction", rng)
+        h1, h2, heldout_nearest = nearest_two(samples, dataset.x_heldout, evaluate["block_size"], device)
+        rows += memorisation_rows(
+            step, distance_ratio(h1, h2), dataset.y_heldout[heldout_nearest], dataset.n_classes, evaluate, "memorised_fraction_heldout", rng
+        )
+        rows.append({"step": step, "class": None, "metric": "nearest_distance_median", "value": float(np.median(d1))})
+        rows += mixture_rows(step, samples, dataset)
+
+        memorised = float((ratio < evaluate["memorisation_ratio"]).mean())
+        log.info("step %d: memorised fraction %.3f", step, memorised)
+        kept["steps"].append(step)
+        kept["samples"].append(samples.astype(np.float32))
+        kept["nearest_train"].append(nearest)
+        kept["ratio_train"].append(ratio)
+
+    frame = pd.DataFrame(rows).assign(run_id=run_id)
+    for column in ("ci_low", "ci_high"):
+        if column not in frame:
+            frame[column] = None
+    tables.write_table(frame, tables.METRICS, metrics_out)
+    samples_out = Path(samples_out)
+    temporary = samples_out.with_name(samples_out.name + ".partial.npz")
+    np.savez(temporary, **{name: np.stack(values) for name, values in kept.items()})
+    os.replace(temporary, samples_out)
+    return device

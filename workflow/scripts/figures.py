@@ -1,0 +1,10 @@
+"""Snakemake adapter for rule figures: draw the study figures from the tables."""
+
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # the heterodiff package lives next to this folder
+
+from heterodiff import runtime, steps
+
+runtime.setup_logging(snakemake.log[0])
+steps.figures(snakemake.input.runs, snakemake.input.metrics, snakemake.input.train_log, dict(snakemake.output.items()))
