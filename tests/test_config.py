@@ -125,3 +125,8 @@ def test_config_readme_matches_schema():
 
     readme = Path(__file__).resolve().parents[1] / "config" / "README.md"
     assert readme.read_text() == docs.render(), "regenerate: python -m heterodiff.docs > config/README.md"
+
+
+def test_list_values_spelled_by_item():
+    ids = run_ids(study(grid={"data.variance": [[1, 0.25], [1.0, 4.0]]}))
+    assert ids == ["seed=0,variance=1;0.25", "seed=0,variance=1;4"]

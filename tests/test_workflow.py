@@ -28,6 +28,8 @@ TINY = {
             "diffusion": {"num_train_timesteps": 100},
             "train": {"steps": 60, "batch_size": 16, "checkpoints": 3, "checkpoint_first": 10, "log_every": 20},
             "evaluate": {"n_samples": 64, "num_inference_steps": 10, "bootstrap_samples": 100},
+            "diagnostics": {"score_samples": 64, "bootstrap_samples": 20},
+            "trajectories": {"n_trajectories": 16, "clones": 4, "restart_points": 4, "num_inference_steps": 10},
         }
     },
 }
@@ -71,11 +73,37 @@ def finished(tmp_path_factory):
     return workdir
 
 
-def test_tables_have_their_schemas(finished):
+@pytest.mark.parametrize(
+    ("name", "schema"),
+    [
+        ("metrics", tables.METRICS),
+        ("train_log", tables.TRAIN_LOG),
+        ("runs", tables.runs_schema()),
+        ("timescales", tables.TIMESCALES),
+        ("trajectories", tables.TRAJECTORIES),
+        ("tracking", tables.TRACKING),
+        ("copies", tables.COPIES),
+    ],
+)
+def test_tables_have_their_schemas(finished, name, schema):
+    path = finished / "results" / "tiny" / "tables" / f"{name}.parquet"
+    assert pq.read_schema(path).equals(schema, check_metadata=False)
+
+
+def test_dynamics_tables_cover_every_run_and_class(finished):
     folder = finished / "results" / "tiny" / "tables"
-    assert pq.read_schema(folder / "metrics.parquet").equals(tables.METRICS, check_metadata=False)
-    assert pq.read_schema(folder / "train_log.parquet").equals(tables.TRAIN_LOG, check_metadata=False)
-    assert pq.read_schema(folder / "runs.parquet").equals(tables.runs_schema(), check_metadata=False)
+    timescales = pq.read_table(folder / "timescales.parquet").to_pandas()
+    assert len(timescales) == 4  # two runs, two classes
+    assert set(timescales["mem_threshold"]) == {0.1}
+    trajectories = pq.read_table(folder / "trajectories.parquet").to_pandas()
+    assert set(trajectories["process"]) == {"network", "population", "empirical"}
+    assert set(trajectories["step"]) == {60}  # trajectories.checkpoints defaults to the last checkpoint
+    assert len(trajectories) == 2 * 3 * 2 * 2  # runs x processes x classes x (speciation, collapse)
+    tracking = pq.read_table(folder / "tracking.parquet").to_pandas()
+    assert len(tracking) == 2 * 3 * 64  # runs x checkpoints x samples
+    metrics = pq.read_table(folder / "metrics.parquet").to_pandas()
+    scores = metrics[metrics["metric"] == "score_error_ratio"]
+    assert sorted(scores["timestep"].unique()) == [1, 3, 8, 22, 60]  # log-spaced between T/100 and 3T/5
 
 
 def test_tables_cover_every_run_and_checkpoint(finished):
@@ -92,11 +120,12 @@ def test_tables_cover_every_run_and_checkpoint(finished):
 
 
 def test_figures_are_images(finished):
-    for name in ("memorisation", "class_share", "mean_error", "loss"):
+    names = ("memorisation", "class_share", "mean_error", "loss", "timescales", "tau_mem_vs_n", "learning_order")
+    for name in (*names, "score_errors", "reverse_times", "copy_order"):
         path = finished / "results" / "tiny" / "figures" / f"{name}.png"
         with Image.open(path) as image:
             assert image.width > 300
-            assert image.height > 200
+            assert image.height > 150  # a figure that only states why it is empty is about 190 px high
             assert len(image.getcolors(maxcolors=1 << 20) or range(1000)) > 10  # not a blank canvas
 
 

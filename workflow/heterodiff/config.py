@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
-SECTIONS = ("data", "model", "diffusion", "train", "evaluate")
+SECTIONS = ("data", "model", "diffusion", "train", "evaluate", "diagnostics", "trajectories", "timescales")
 _FLOAT_STRING = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _FORBIDDEN_IN_ID = re.compile(r"[,=/\s]")
 
@@ -172,7 +172,9 @@ def canonical_value(value: Any) -> str:
         if _FORBIDDEN_IN_ID.search(value) or not value:
             raise ConfigError(f"grid value {value!r} cannot be part of a run id: use no comma, '=', '/' or space")
         return value
-    return json.dumps(value, separators=(",", ":")).replace(",", ";")
+    if isinstance(value, list):
+        return ";".join(canonical_value(item) for item in value)
+    raise ConfigError(f"grid value {value!r} cannot be part of a run id: use numbers, strings, booleans or lists of them")
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,15 @@ def _check_study_semantics(name: str, params: dict, where: str) -> None:
     if train["checkpoint_steps"] is None and train["checkpoint_first"] > train["steps"]:
         problems.append(
             f"studies.{name}.train.checkpoint_first = {train['checkpoint_first']} is beyond train.steps = {train['steps']}"
+        )
+    timesteps = params["diffusion"]["num_train_timesteps"]
+    too_late = [t for t in params["diagnostics"]["score_timesteps"] or [] if t >= timesteps]
+    if too_late:
+        problems.append(f"studies.{name}.diagnostics.score_timesteps {too_late} must be below diffusion.num_train_timesteps = {timesteps}")
+    if params["trajectories"]["num_inference_steps"] > timesteps:
+        problems.append(
+            f"studies.{name}.trajectories.num_inference_steps = {params['trajectories']['num_inference_steps']} "
+            f"exceeds diffusion.num_train_timesteps = {timesteps}"
         )
     inference = params["evaluate"]["num_inference_steps"]
     if inference > params["diffusion"]["num_train_timesteps"]:

@@ -11,8 +11,9 @@ import pandas as pd
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from heterodiff import mixture, tables
+from heterodiff import mixture, tables, trajectories
 from heterodiff.data import MixtureDataset
+from heterodiff.diagnostics import MixtureReference
 from heterodiff.metrics import bootstrap_interval, distance_ratio, nearest_two
 from heterodiff.models import MLPDenoiser
 from heterodiff.runtime import describe_device, select_device
@@ -92,12 +93,47 @@ def mixture_rows(step: int, samples: np.ndarray, dataset: MixtureDataset) -> lis
     return rows
 
 
+def _select_trajectory_steps(setting, steps: list[int]) -> list[int]:
+    """Return the checkpoint steps that trajectories.checkpoints names."""
+    if setting == "none":
+        return []
+    if setting == "last":
+        return [steps[-1]]
+    if setting == "all":
+        return list(steps)
+    unknown = sorted(set(setting) - set(steps))
+    if unknown:
+        raise ValueError(f"trajectories.checkpoints names steps {unknown} that are not checkpoints; checkpoints: {steps}")
+    return sorted(setting)
+
+
+def _bootstrap_replicates(samples, classes, ratio, nearest_classes, reference, indices, memorisation_ratio) -> tuple:
+    """Return per-class gen-error ratios and memorised fractions of each bootstrap resample at one checkpoint."""
+    n_classes = reference.dataset.n_classes
+    gen = np.full((n_classes, len(indices)), np.nan)
+    memorised = np.full((n_classes, len(indices)), np.nan)
+    flags = ratio < memorisation_ratio
+    for b, index in enumerate(indices):
+        for k in range(n_classes):
+            gen[k, b] = reference.gen_ratio(samples[index][classes[index] == k], k)
+            of_class = nearest_classes[index] == k
+            if of_class.any():
+                memorised[k, b] = flags[index][of_class].mean()
+    return gen, memorised
+
+
 def evaluate_run(
-    evaluate: dict, dataset: MixtureDataset, checkpoints_dir: str | Path, run_id: str, metrics_out: str | Path, samples_out: str | Path
-) -> None:
-    """Sample every checkpoint from the same noise, compute the metrics and write both outputs."""
+    params: dict, dataset: MixtureDataset, checkpoints_dir: str | Path, run_id: str, outputs: dict
+) -> torch.device:
+    """Sample every checkpoint from the same noise, compute all metrics and write the outputs.
+
+    params holds the sections evaluate, diagnostics, trajectories. outputs names the files metrics,
+    samples, tracking and trajectories. Returns the device used.
+    """
+    evaluate, settings = params["evaluate"], params["diagnostics"]
     device = select_device(evaluate["device"])
     checkpoints = list_checkpoints(checkpoints_dir)
+    trajectory_steps = _select_trajectory_steps(params["trajectories"]["checkpoints"], [step for step, _ in checkpoints])
     log.info(
         "run %s: %d checkpoints, %d samples each, %s with %d steps, device %s",
         run_id, len(checkpoints), evaluate["n_samples"], evaluate["sampler"], evaluate["num_inference_steps"], describe_device(device),
@@ -105,8 +141,12 @@ def evaluate_run(
     noise_generator = torch.Generator().manual_seed(evaluate["noise_seed"])
     initial_noise = torch.randn((evaluate["n_samples"], dataset.dim), generator=noise_generator).to(device)
     rng = np.random.default_rng(evaluate["noise_seed"])
+    training_scheduler = DDPMScheduler.from_pretrained(Path(checkpoints_dir) / "scheduler")
+    reference = MixtureReference(dataset, settings, evaluate["n_samples"], training_scheduler.alphas_cumprod.double().numpy(), evaluate["noise_seed"])
+    bootstrap_indices = rng.integers(0, evaluate["n_samples"], size=(settings["bootstrap_samples"], evaluate["n_samples"]))
 
-    rows, kept = [], {"steps": [], "samples": [], "nearest_train": [], "ratio_train": []}
+    rows, tracking, trajectory_rows, exact_processes = [], [], [], {}
+    kept = {"steps": [], "samples": [], "nearest_train": [], "ratio_train": [], "gen_ratio": [], "memorised": []}
     for step, folder in checkpoints:
         model = load_denoiser(folder, device)
         scheduler = make_sampler(Path(checkpoints_dir), evaluate["sampler"], evaluate["num_inference_steps"])
@@ -123,21 +163,44 @@ def evaluate_run(
             step, distance_ratio(h1, h2), dataset.y_heldout[heldout_nearest], dataset.n_classes, evaluate, "memorised_fraction_heldout", rng
         )
         rows.append({"step": step, "class": None, "metric": "nearest_distance_median", "value": float(np.median(d1))})
+
+        # Exact references of the true mixture: class shares, distances to each class, likelihood, scores.
+        classes = mixture.posterior(samples, dataset.weights, dataset.means, dataset.covariances).argmax(axis=1)
         rows += mixture_rows(step, samples, dataset)
+        rows += reference.class_rows(step, samples, classes)
+        rows += reference.score_rows(step, model, device)
+        gen, memorised = _bootstrap_replicates(
+            samples, classes, ratio, dataset.y_train[nearest], reference, bootstrap_indices, evaluate["memorisation_ratio"]
+        )
+        if step in trajectory_steps:
+            trajectory_rows += trajectories.trajectory_rows(
+                model, step, training_scheduler, dataset, params["trajectories"], evaluate["memorisation_ratio"], device, exact_processes
+            )
 
-        memorised = float((ratio < evaluate["memorisation_ratio"]).mean())
-        log.info("step %d: memorised fraction %.3f", step, memorised)
-        kept["steps"].append(step)
-        kept["samples"].append(samples.astype(np.float32))
-        kept["nearest_train"].append(nearest)
-        kept["ratio_train"].append(ratio)
+        log.info("step %d: memorised fraction %.3f", step, float((ratio < evaluate["memorisation_ratio"]).mean()))
+        tracking.append(
+            pd.DataFrame(
+                {
+                    "step": step,
+                    "sample": np.arange(len(samples)),
+                    "assigned_class": classes,
+                    "nearest_train": nearest,
+                    "nearest_train_class": dataset.y_train[nearest],
+                    "distance_ratio": ratio,
+                    "memorised": ratio < evaluate["memorisation_ratio"],
+                }
+            )
+        )
+        for name, value in (
+            ("steps", step), ("samples", samples.astype(np.float32)), ("nearest_train", nearest),
+            ("ratio_train", ratio), ("gen_ratio", gen), ("memorised", memorised),
+        ):
+            kept[name].append(value)
 
-    frame = pd.DataFrame(rows).assign(run_id=run_id)
-    for column in ("ci_low", "ci_high"):
-        if column not in frame:
-            frame[column] = None
-    tables.write_table(frame, tables.METRICS, metrics_out)
-    samples_out = Path(samples_out)
+    tables.write_table(pd.DataFrame(rows).assign(run_id=run_id), tables.METRICS, outputs["metrics"])
+    tables.write_table(pd.concat(tracking).assign(run_id=run_id), tables.TRACKING, outputs["tracking"])
+    tables.write_table(pd.DataFrame(trajectory_rows, columns=tables.TRAJECTORIES.names).assign(run_id=run_id), tables.TRAJECTORIES, outputs["trajectories"])
+    samples_out = Path(outputs["samples"])
     temporary = samples_out.with_name(samples_out.name + ".partial.npz")
     np.savez(temporary, **{name: np.stack(values) for name, values in kept.items()})
     os.replace(temporary, samples_out)

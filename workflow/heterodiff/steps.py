@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from heterodiff import aggregate, data, evaluation, plots, runtime, training
+from heterodiff import aggregate, data, dynamics_plots, evaluation, plots, runtime, training
 
 log = logging.getLogger("heterodiff")
 
@@ -38,26 +38,31 @@ def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str
     runtime.write_yaml(spec_out, runtime.run_spec(run["params"], identity, facts["device"], extra))
 
 
-def evaluate(
-    params: dict, run_id: str, dataset_path: str, checkpoints: str, metrics_out: str, samples_out: str, spec_out: str, threads: int
-) -> None:
+def evaluate(params: dict, run_id: str, dataset_path: str, checkpoints: str, outputs: dict, threads: int) -> None:
     """Evaluate one run and write evaluate.yaml, the evaluation's counterpart of spec.yaml."""
     torch.set_num_threads(threads)
     dataset = data.MixtureDataset.load(dataset_path)
-    device = evaluation.evaluate_run(params, dataset, checkpoints, run_id, metrics_out, samples_out)
-    runtime.write_yaml(spec_out, runtime.run_spec({"evaluate": params}, {"run_id": run_id}, device))
+    device = evaluation.evaluate_run(params, dataset, checkpoints, run_id, outputs)
+    runtime.write_yaml(outputs["spec"], runtime.run_spec(params, {"run_id": run_id}, device))
 
 
-def aggregate_study(specs, evaluate_specs, metrics, train_logs, runs_out, metrics_out, train_log_out) -> None:
-    aggregate.aggregate(specs, evaluate_specs, metrics, train_logs, runs_out, metrics_out, train_log_out)
-    log.info("aggregated %d runs into %s", len(specs), Path(runs_out).parent)
+def aggregate_study(inputs, outputs: dict, timescale_settings: dict) -> None:
+    aggregate.aggregate(inputs, outputs, timescale_settings)
+    log.info("aggregated %d runs into %s", len(inputs["specs"]), Path(outputs["runs"]).parent)
 
 
-def figures(runs_path: str, metrics_path: str, train_log_path: str, outputs: dict) -> None:
-    runs = pd.read_parquet(runs_path)
-    metrics = pd.read_parquet(metrics_path)
-    train_log = pd.read_parquet(train_log_path)
+def figures(inputs: dict, outputs: dict) -> None:
+    runs = pd.read_parquet(inputs["runs"])
+    metrics = pd.read_parquet(inputs["metrics"])
+    train_log = pd.read_parquet(inputs["train_log"])
+    timescales = pd.read_parquet(inputs["timescales"])
     plots.plot_memorisation(metrics, runs, outputs["memorisation"])
     plots.plot_class_share(metrics, runs, outputs["class_share"])
     plots.plot_mean_error(metrics, runs, outputs["mean_error"])
     plots.plot_loss(train_log, runs, outputs["loss"])
+    dynamics_plots.plot_timescale_heatmaps(timescales, runs, outputs["timescales"])
+    dynamics_plots.plot_tau_mem_against_n(timescales, runs, outputs["tau_mem_vs_n"])
+    dynamics_plots.plot_learning_order(timescales, runs, outputs["learning_order"])
+    dynamics_plots.plot_score_errors(metrics, runs, outputs["score_errors"])
+    dynamics_plots.plot_reverse_times(pd.read_parquet(inputs["trajectories"]), runs, outputs["reverse_times"])
+    dynamics_plots.plot_copy_order(pd.read_parquet(inputs["copies"]), runs, outputs["copy_order"])

@@ -34,8 +34,70 @@ METRICS = pa.schema(
         pa.field("value", pa.float64()),
         pa.field("ci_low", pa.float64()),
         pa.field("ci_high", pa.float64()),
+        pa.field("timestep", pa.int32()),  # null unless the metric is measured at one diffusion timestep
     ],
     metadata={"description": "Tidy evaluation metrics per run, checkpoint step and class."},
+)
+
+TIMESCALES = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("class", pa.int32(), nullable=False),
+        pa.field("tau_gen", pa.int64()),  # null: not reached by the last checkpoint
+        pa.field("tau_gen_ci_low", pa.int64()),
+        pa.field("tau_gen_ci_high", pa.int64()),  # null: not reached in the upper tail of the bootstrap
+        pa.field("tau_gen_reached_share", pa.float64()),
+        pa.field("tau_mem", pa.int64()),
+        pa.field("tau_mem_ci_low", pa.int64()),
+        pa.field("tau_mem_ci_high", pa.int64()),
+        pa.field("tau_mem_reached_share", pa.float64()),
+        pa.field("gen_factor", pa.float64(), nullable=False),
+        pa.field("mem_threshold", pa.float64(), nullable=False),
+        pa.field("confidence_level", pa.float64(), nullable=False),
+        pa.field("bootstrap_samples", pa.int64(), nullable=False),
+    ],
+    metadata={"description": "Per run and class: first checkpoint of generalisation (tau_gen) and of memorisation (tau_mem)."},
+)
+
+TRAJECTORIES = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("step", pa.int64(), nullable=False),  # checkpoint whose network ran the reverse process
+        pa.field("process", pa.string(), nullable=False),  # network, population or empirical
+        pa.field("class", pa.int32(), nullable=False),
+        pa.field("quantity", pa.string(), nullable=False),  # speciation or collapse
+        pa.field("timestep", pa.int32()),  # null: the agreement never stays above the threshold
+        pa.field("alpha_bar", pa.float64()),
+        pa.field("threshold", pa.float64(), nullable=False),
+        pa.field("n_trajectories", pa.int64(), nullable=False),
+    ],
+    metadata={"description": "Speciation and collapse times of reverse trajectories, per class and process."},
+)
+
+TRACKING = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("step", pa.int64(), nullable=False),
+        pa.field("sample", pa.int32(), nullable=False),  # index of the initial noise, the same at every checkpoint
+        pa.field("assigned_class", pa.int32(), nullable=False),  # exact posterior argmax
+        pa.field("nearest_train", pa.int32(), nullable=False),
+        pa.field("nearest_train_class", pa.int32(), nullable=False),
+        pa.field("distance_ratio", pa.float64(), nullable=False),  # d1 / d2
+        pa.field("memorised", pa.bool_(), nullable=False),
+    ],
+    metadata={"description": "Every generated sample at every checkpoint: class and nearest training point."},
+)
+
+COPIES = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("train_index", pa.int32(), nullable=False),
+        pa.field("train_class", pa.int32(), nullable=False),
+        pa.field("first_step", pa.int64(), nullable=False),  # first checkpoint at which a sample copies it
+        pa.field("stable_from_step", pa.int64()),  # from here on one sample copies it at every checkpoint
+        pa.field("copied_by", pa.list_(pa.int32()), nullable=False),  # samples that copy it at some checkpoint
+    ],
+    metadata={"description": "Training points copied by generated samples (d1/d2 below the memorisation ratio)."},
 )
 
 _ARROW_TYPES = {"integer": pa.int64(), "number": pa.float64(), "string": pa.string(), "boolean": pa.bool_()}
@@ -95,10 +157,12 @@ def flatten_params(params: dict) -> dict:
 
 
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    missing = [name for name in schema.names if name not in frame.columns]
+    """Convert a frame to its schema; nullable columns it lacks are filled with nulls."""
+    missing = [name for name in schema.names if name not in frame.columns and not schema.field(name).nullable]
     if missing:
         raise ValueError(f"table is missing columns {missing} of its schema")
-    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    frame = frame.reindex(columns=schema.names)
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 
 def write_table(frame: pd.DataFrame | pa.Table, schema: pa.Schema, path: str | Path) -> None:

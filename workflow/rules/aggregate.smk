@@ -4,13 +4,22 @@ rule aggregate:
         evaluate_specs=get_run_files("evaluate.yaml"),
         metrics=get_run_files("metrics.parquet"),
         train_logs=get_run_files("train_log.parquet"),
+        samples=get_run_files("samples.npz"),
+        tracking=get_run_files("tracking.parquet"),
+        trajectories=get_run_files("trajectories.parquet"),
     output:
         runs="results/{study}/tables/runs.parquet",
         metrics="results/{study}/tables/metrics.parquet",
         train_log="results/{study}/tables/train_log.parquet",
+        timescales="results/{study}/tables/timescales.parquet",
+        tracking="results/{study}/tables/tracking.parquet",
+        copies="results/{study}/tables/copies.parquet",
+        trajectories="results/{study}/tables/trajectories.parquet",
     log:
         "results/{study}/logs/aggregate.log",
     conda:
         "../../envs/heterodiff.yaml"
+    params:
+        timescales=get_timescale_params,
     script:
         "../scripts/aggregate.py"

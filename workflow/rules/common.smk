@@ -21,6 +21,10 @@ wildcard_constraints:
     data_id="[^/]+",
 
 
+# Sections that decide a training run; the others only change evaluation or aggregation.
+TRAINING_SECTIONS = ("data", "model", "diffusion", "train", "seed")
+
+
 def get_run(wildcards):
     try:
         return STUDIES[wildcards.study].runs[wildcards.run_id]
@@ -42,7 +46,7 @@ def get_dataset(wildcards):
 def get_run_params(wildcards):
     """Return the run's identity and training parameters as plain values (the params rerun trigger).
 
-    The evaluate section is left out so that changing an evaluation key never retrains.
+    Evaluation and aggregation sections are left out, so changing them never retrains.
     """
     run = get_run(wildcards)
     return {
@@ -51,14 +55,20 @@ def get_run_params(wildcards):
         "data_id": run.data_id,
         "seed": run.seed,
         "grid_axes": list(STUDIES[run.study].axes),
-        "params": {
-            key: value for key, value in run.params.items() if key != "evaluate"
-        },
+        "params": {key: run.params[key] for key in TRAINING_SECTIONS},
     }
 
 
 def get_evaluate_params(wildcards):
-    return get_run(wildcards).params["evaluate"]
+    """Return the sections that the evaluation reads; changing any other key never re-evaluates."""
+    params = get_run(wildcards).params
+    return {key: params[key] for key in ("evaluate", "diagnostics", "trajectories")}
+
+
+def get_timescale_params(wildcards):
+    """Return the timescales section of every run of a study, by run id."""
+    runs = STUDIES[wildcards.study].runs
+    return {run_id: run.params["timescales"] for run_id, run in runs.items()}
 
 
 def get_run_files(name):
@@ -71,11 +81,22 @@ def get_run_files(name):
     return run_files
 
 
+FIGURES = (
+    "memorisation",
+    "class_share",
+    "mean_error",
+    "loss",
+    "timescales",
+    "tau_mem_vs_n",
+    "learning_order",
+    "score_errors",
+    "reverse_times",
+    "copy_order",
+)
+
+
 def get_final_outputs():
     outputs = []
     for study in STUDIES:
-        outputs += [
-            f"results/{study}/figures/{name}.png"
-            for name in ("memorisation", "class_share", "mean_error", "loss")
-        ]
+        outputs += [f"results/{study}/figures/{name}.png" for name in FIGURES]
     return outputs

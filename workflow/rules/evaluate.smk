@@ -5,6 +5,8 @@ rule evaluate:
     output:
         metrics="results/{study}/runs/{run_id}/metrics.parquet",
         samples="results/{study}/runs/{run_id}/samples.npz",
+        tracking="results/{study}/runs/{run_id}/tracking.parquet",
+        trajectories="results/{study}/runs/{run_id}/trajectories.parquet",
         spec="results/{study}/runs/{run_id}/evaluate.yaml",
     log:
         "results/{study}/logs/evaluate/{run_id}.log",
@@ -14,6 +16,6 @@ rule evaluate:
         "../../envs/heterodiff.yaml"
     threads: 1
     params:
-        evaluate=get_evaluate_params,
+        sections=get_evaluate_params,
     script:
         "../scripts/evaluate.py"

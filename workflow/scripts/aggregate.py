@@ -7,12 +7,4 @@ sys.path.insert(0, snakemake.scriptdir + "/..")  # the heterodiff package lives 
 from heterodiff import runtime, steps
 
 runtime.setup_logging(snakemake.log[0])
-steps.aggregate_study(
-    snakemake.input.specs,
-    snakemake.input.evaluate_specs,
-    snakemake.input.metrics,
-    snakemake.input.train_logs,
-    snakemake.output.runs,
-    snakemake.output.metrics,
-    snakemake.output.train_log,
-)
+steps.aggregate_study(dict(snakemake.input.items()), dict(snakemake.output.items()), snakemake.params.timescales)

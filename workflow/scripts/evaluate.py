@@ -8,12 +8,10 @@ from heterodiff import runtime, steps
 
 runtime.setup_logging(snakemake.log[0])
 steps.evaluate(
-    snakemake.params.evaluate,
+    snakemake.params.sections,
     snakemake.wildcards.run_id,
     snakemake.input.dataset,
     snakemake.input.checkpoints,
-    snakemake.output.metrics,
-    snakemake.output.samples,
-    snakemake.output.spec,
+    dict(snakemake.output.items()),
     snakemake.threads,
 )

@@ -7,4 +7,4 @@ sys.path.insert(0, snakemake.scriptdir + "/..")  # the heterodiff package lives 
 from heterodiff import runtime, steps
 
 runtime.setup_logging(snakemake.log[0])
-steps.figures(snakemake.input.runs, snakemake.input.metrics, snakemake.input.train_log, dict(snakemake.output.items()))
+steps.figures(dict(snakemake.input.items()), dict(snakemake.output.items()))
