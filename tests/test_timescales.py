@@ -98,3 +98,25 @@ def test_copies_first_and_stable_steps():
     assert rows[1]["first_step"] == 10
     assert rows[1]["stable_from_step"] is None  # copied at step 10 only
     assert rows[3]["train_class"] == 1
+
+
+def test_power_law_fit_recovers_slope():
+    from heterodiff.dynamics_plots import fit_power_law
+
+    rng = np.random.default_rng(0)
+    n = np.repeat([16, 32, 64, 128, 256], 3)
+    tau = 20.0 * n * np.exp(rng.normal(0, 0.05, size=len(n)))
+    fit = fit_power_law(n, tau)
+    assert fit["slope"] == pytest.approx(1.0, abs=0.05)
+    assert fit["low"] < fit["slope"] < fit["high"]
+    assert fit["high"] - fit["low"] < 0.1
+    assert fit["points"] == 15
+
+
+def test_power_law_fit_skips_unreached():
+    from heterodiff.dynamics_plots import fit_power_law
+
+    assert fit_power_law(np.array([16, 32, 64]), np.array([100.0, np.nan, np.nan])) is None
+    fit = fit_power_law(np.array([16, 32, 64, 128]), np.array([10.0, 40.0, 160.0, np.nan]))
+    assert fit["slope"] == pytest.approx(2.0)
+    assert fit["points"] == 3

@@ -25,7 +25,7 @@ def _save(figure, path: str | Path) -> None:
 
 
 def _message_figure(path: str | Path, message: str) -> None:
-    """Write a figure that states why there is nothing to draw, so the report says so too."""
+    """Write a figure that states why there is nothing to draw, so the report shows the reason too."""
     figure, ax = plt.subplots(figsize=(6, 2))
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
@@ -47,15 +47,17 @@ def plot_timescale_heatmaps(timescales: pd.DataFrame, runs: pd.DataFrame, path: 
     figure, axes = plt.subplots(2, len(classes), figsize=(4.2 * len(classes), 7), squeeze=False)
     for row, tau in enumerate(("tau_gen", "tau_mem")):
         for column, k in enumerate(classes):
-            table = frame[frame["class"] == k].pivot_table(index=y_axis, columns=x_axis, values=tau, aggfunc="median", dropna=False)
-            table = table.astype(float)
+            # A seed that never reached tau counts as infinitely late, so the median is not flattered.
+            of_class = frame[frame["class"] == k].assign(**{tau: lambda f: f[tau].astype(float).fillna(np.inf)})
+            table = of_class.pivot_table(index=y_axis, columns=x_axis, values=tau, aggfunc="median", dropna=False)
+            table = table.astype(float).replace(np.inf, np.nan)
             ax = axes[row, column]
             sns.heatmap(
                 np.log10(table), ax=ax, cmap="viridis", annot=table.map(lambda v: "not reached" if np.isnan(v) else f"{v:.0f}"),
                 fmt="", cbar_kws={"label": f"log10 {tau} (steps)"}, annot_kws={"fontsize": 8},
             )
             ax.set_title(f"{tau}, class {k}")
-    figure.suptitle("Time scales per class (median over seeds; blank: not reached)")
+    figure.suptitle("Time scales per class (median over seeds, a seed that never reached it counting as late)")
     figure.tight_layout()
     _save(figure, path)
 
@@ -127,7 +129,7 @@ def plot_score_errors(metrics: pd.DataFrame, runs: pd.DataFrame, path: str | Pat
     )
     for ax in grid.axes.flat:
         ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
-    grid.set_axis_labels("training step", "score error vs population / vs empirical")
+    grid.set_axis_labels("training step", "error to population / to empirical")
     _finish(grid, path, "Score-error ratio by noise level: above 1 the network is closer to the empirical score", log_y=True)
 
 
