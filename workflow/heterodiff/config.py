@@ -18,7 +18,7 @@ import yaml
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 SECTIONS = ("data", "model", "diffusion", "train", "evaluate")
 _FLOAT_STRING = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_FORBIDDEN_IN_ID = re.compile(r"[,=/\s]")
+_FORBIDDEN_IN_ID = re.compile(r"[,+=/\s]")
 
 
 class ConfigError(ValueError):
@@ -170,7 +170,7 @@ def canonical_value(value: Any) -> str:
         return repr(number)
     if isinstance(value, str):
         if _FORBIDDEN_IN_ID.search(value) or not value:
-            raise ConfigError(f"grid value {value!r} cannot be part of a run id: use no comma, '=', '/' or space")
+            raise ConfigError(f"grid value {value!r} cannot be part of a run id: use no comma, '+', '=', '/' or space")
         return value
     return json.dumps(value, separators=(",", ":")).replace(",", ";")
 
@@ -213,7 +213,10 @@ def _axis_labels(axes: list[str]) -> dict[str, str]:
 
 
 def make_id(pairs: dict[str, Any], labels: dict[str, str]) -> str:
-    return ",".join(f"{labels[key]}={canonical_value(value)}" for key, value in sorted(pairs.items(), key=lambda kv: labels[kv[0]]))
+    # NOTE: no comma between pairs. Snakemake 9.27 passes wildcards to cluster jobs as
+    # `--target-jobs rule:key=value,key=value` and splits that list at every comma, quoted or not,
+    # so a run id with a comma fails on every remote executor (SLURM included).
+    return "+".join(f"{labels[key]}={canonical_value(value)}" for key, value in sorted(pairs.items(), key=lambda kv: labels[kv[0]]))
 
 
 def _check_study_semantics(name: str, params: dict, where: str) -> None:
