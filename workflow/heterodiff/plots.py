@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -52,9 +53,13 @@ def _finish(grid: sns.FacetGrid, path: str | Path, title: str, log_y: bool = Fal
     if log_y:
         grid.set(yscale="log")
     grid.figure.suptitle(title, y=1.02)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    grid.figure.savefig(path, dpi=110, bbox_inches="tight")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Draw into a temporary name and rename, so a killed job never leaves half a PNG behind.
+    temporary = path.with_name(f".{path.name}.partial")
+    grid.figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
     plt.close(grid.figure)
+    os.replace(temporary, path)
 
 
 def plot_memorisation(metrics: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:
