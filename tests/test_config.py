@@ -125,3 +125,8 @@ def test_config_readme_matches_schema():
 
     readme = Path(__file__).resolve().parents[1] / "config" / "README.md"
     assert readme.read_text() == docs.render(), "regenerate: python -m heterodiff.docs > config/README.md"
+
+
+def test_run_id_large_float_has_no_plus():
+    ids = run_ids(study(grid={"data.centroid_distance": [1e30]}))
+    assert ids == ["centroid_distance=1e30+seed=0"]

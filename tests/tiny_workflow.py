@@ -32,11 +32,15 @@ TINY = {
 
 
 def tiny_config(**changes) -> dict:
-    """Return the tiny study with dotted keys replaced, e.g. tiny_config(**{"grid.data.imbalance_ratio": [1]})."""
+    """Return the tiny study with keys replaced, e.g. tiny_config(seeds=[0, 1], **{"grid.data.n_train": [24]})."""
     config = copy.deepcopy(TINY)
+    study = config["studies"]["tiny"]
     for dotted, value in changes.items():
         section, _, key = dotted.partition(".")
-        config["studies"]["tiny"][section][key] = value
+        if key:
+            study[section][key] = value
+        else:
+            study[section] = value
     return config
 
 

@@ -156,7 +156,7 @@ def _get_dotted(target: dict, dotted_key: str) -> Any:
 
 
 def canonical_value(value: Any) -> str:
-    """Spell a grid value one way only: 0.1 and 0.10 give "0.1"; 1e-5 and 0.00001 give "1e-05"."""
+    """Spell a grid value one way only: 0.1 and 0.10 give "0.1"; 1e-5 and 0.00001 give "1e-05"; 1e30 gives "1e30"."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -167,7 +167,8 @@ def canonical_value(value: Any) -> str:
             raise ConfigError(f"grid value {value!r} is not finite")
         if number.is_integer() and abs(number) < 1e15:
             return str(int(number))
-        return repr(number)
+        # repr writes 1e+30; the '+' would read as a separator between run id pairs.
+        return repr(number).replace("e+", "e")
     if isinstance(value, str):
         if _FORBIDDEN_IN_ID.search(value) or not value:
             raise ConfigError(f"grid value {value!r} cannot be part of a run id: use no comma, '+', '=', '/' or space")
