@@ -50,7 +50,8 @@ def copy_workflow(workdir: Path, config: dict = TINY) -> Path:
     for name in WORKFLOW_FILES:
         source = REPOSITORY / name
         if source.is_dir():
-            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+            # New timestamps, as in a fresh git clone (copytree would keep them by default).
+            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"), copy_function=shutil.copy)
         else:
             shutil.copy(source, workdir / name)
     write_config(workdir, config)
