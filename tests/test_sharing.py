@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from tiny_workflow import RUN_IDS, TINY, copy_workflow, nothing_to_do, read_tables, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
@@ -139,3 +140,12 @@ def test_absent_runs_left_to_snakemake(collaborator_a, tmp_path):
     assert "incomplete, missing checkpoints" in marked.stderr
     assert "1 configured runs not present" in marked.stdout
     assert planned_jobs(clone)["train"] == 2
+
+
+def test_spec_describes_how_run_was_computed(collaborator_a):
+    spec = yaml.safe_load((collaborator_a / "results" / "tiny" / "runs" / RUN_IDS[0] / "spec.yaml").read_text())
+    for key in ("params", "heterodiff_version", "git_commit", "libraries", "python", "device", "host", "train_sha256"):
+        assert key in spec
+    assert spec["started_at"] <= spec["finished_at"]
+    assert spec["slurm_job_id"] is None
+    assert spec["libraries"]["snakemake"] == "9.27.1"

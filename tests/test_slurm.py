@@ -162,3 +162,11 @@ def test_retries_grow_runtime_and_memory(profile, rule):
     assert runtimes == sorted(set(runtimes)), runtimes
     assert memories == sorted(set(memories)), memories
     assert max(runtimes) <= 3 * 24 * 60  # the longest Berzelius job is 3 days
+
+
+def test_spec_records_slurm_job(slurm_run):
+    workdir, jobs = slurm_run
+    train_jobs = {job["JobId"] for job in jobs if rule_of(job) == "train"}
+    for run_id in RUN_IDS:
+        spec = yaml.safe_load((workdir / "results" / "tiny" / "runs" / run_id / "spec.yaml").read_text())
+        assert spec["slurm_job_id"] in train_jobs
