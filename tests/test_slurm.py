@@ -245,3 +245,12 @@ def test_spec_records_slurm_job(slurm_run):
     for run_id in RUN_IDS:
         spec = yaml.safe_load((workdir / "results" / "tiny" / "runs" / run_id / "spec.yaml").read_text())
         assert spec["slurm_job_id"] in train_jobs
+
+
+def test_missing_account_stops_before_submitting(tmp_path):
+    workdir = copy_workflow(tmp_path, CONFIG)
+    environment = {key: value for key, value in os.environ.items() if key != "HETERODIFF_SLURM_ACCOUNT"}
+    command = [*SNAKEMAKE, "--profile", "profiles/berzelius", "--configfile", "tiny.yaml", "--dry-run"]
+    result = subprocess.run(command, cwd=workdir, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "KeyError: 'HETERODIFF_SLURM_ACCOUNT'" in result.stdout + result.stderr
