@@ -7,8 +7,8 @@ stopped by the pid in its pid file. Settings that matter for snakemake-executor-
 - Without slurmdbd, `sacct` fails, so Snakemake must run with `--slurm-status-command squeue`, and
   MinJobAge must be at least three times the plugin's first status delay, or the plugin falls back to
   sacct and waits forever.
-- The plugin removes SLURM_CONF from the job's environment before its inner `srun`, so the
-  configuration must also be found at /etc/slurm/slurm.conf; a symbolic link is created there.
+- The plugin removes SLURM_CONF from the job's environment before its inner `srun`. The configuration
+  must therefore also be at /etc/slurm/slurm.conf, where a symbolic link to it is created.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ RESERVATION = "1g.10gb"
 PARTITION = "heterodiff"
 
 # Scheduling bookkeeping only: with task/none and proctrack/linuxproc SLURM enforces neither CPUs nor
-# memory, and config_overrides lets slurmd accept a node larger than the machine. The profile asks for
+# memory, and config_overrides lets slurmd accept a node larger than the machine. The profile requests
 # 2 CPUs and up to 3 x 16000 MB (third attempt), which must be schedulable on a 2-core CI machine.
 NODE_CPUS = 4
 NODE_MEMORY_MB = 64000
@@ -73,7 +73,7 @@ NodeName=localhost Name=gpu File=/dev/null
 
 
 class SlurmUnavailable(RuntimeError):
-    """SLURM cannot be installed or started on this machine; the message says why."""
+    """SLURM cannot be installed or started on this machine; the message gives the reason."""
 
 
 def _free_port() -> int:

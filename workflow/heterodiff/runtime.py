@@ -99,7 +99,7 @@ def run_spec(params: dict, identity: dict, device: torch.device, extra: dict | N
         "python": platform.python_version(),
         "device": describe_device(device),
         "host": socket.gethostname(),
-        # Set inside a SLURM job: the job id finds its SLURM log and accounting record.
+        # Set inside a SLURM job: the job id leads to the job's SLURM log and accounting record.
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "finished_at": utc_now(),
         **(extra or {}),
