@@ -32,22 +32,22 @@ def test_run_ids_equal_for_equal_values():
     written_one_way = run_ids(study(grid={"train.learning_rate": [0.1, 1e-5]}))
     written_another_way = run_ids(study(grid={"train.learning_rate": [0.10, "0.00001"]}))
     assert written_one_way == written_another_way
-    assert written_one_way == ["learning_rate=0.1,seed=0", "learning_rate=1e-05,seed=0"]
+    assert written_one_way == ["learning_rate=0.1+seed=0", "learning_rate=1e-05+seed=0"]
 
 
 def test_run_ids_sorted_by_axis_name():
     ids = run_ids(study(seeds=[3], grid={"data.n_train": [512], "data.imbalance_ratio": [16]}))
-    assert ids == ["imbalance_ratio=16,n_train=512,seed=3"]
+    assert ids == ["imbalance_ratio=16+n_train=512+seed=3"]
 
 
 def test_repeated_leaf_names_use_full_key():
     ids = run_ids(study(grid={"train.device": ["cpu"], "evaluate.device": ["cpu"]}))
-    assert ids == ["evaluate.device=cpu,seed=0,train.device=cpu"]
+    assert ids == ["evaluate.device=cpu+seed=0+train.device=cpu"]
 
 
 def test_data_seed_axis_not_confused_with_run_seed():
     ids = run_ids(study(grid={"data.seed": [1], "evaluate.noise_seed": [2]}))
-    assert ids == ["data.seed=1,noise_seed=2,seed=0"]
+    assert ids == ["data.seed=1+noise_seed=2+seed=0"]
 
 
 def test_data_id_ignores_model_axes():
@@ -55,7 +55,7 @@ def test_data_id_ignores_model_axes():
     runs = studies["s"].runs
     assert len(runs) == 8
     assert studies["s"].data_ids() == ["n_train=128", "n_train=64"]
-    assert runs["n_train=64,seed=1,width=32"].data_id == "n_train=64"
+    assert runs["n_train=64+seed=1+width=32"].data_id == "n_train=64"
 
 
 def test_defaults_filled():
@@ -129,4 +129,9 @@ def test_config_readme_matches_schema():
 
 def test_list_values_spelled_by_item():
     ids = run_ids(study(grid={"data.variance": [[1, 0.25], [1.0, 4.0]]}))
-    assert ids == ["seed=0,variance=1;0.25", "seed=0,variance=1;4"]
+    assert ids == ["seed=0+variance=1;0.25", "seed=0+variance=1;4"]
+
+
+def test_run_id_large_float_has_no_plus():
+    ids = run_ids(study(grid={"data.centroid_distance": [1e30]}))
+    assert ids == ["centroid_distance=1e30+seed=0"]

@@ -110,8 +110,8 @@ def test_tables_cover_every_run_and_checkpoint(finished):
     folder = finished / "results" / "tiny" / "tables"
     runs = pq.read_table(folder / "runs.parquet").to_pandas()
     metrics = pq.read_table(folder / "metrics.parquet").to_pandas()
-    assert sorted(runs["run_id"]) == ["imbalance_ratio=1,n_train=24,seed=0", "imbalance_ratio=3,n_train=24,seed=0"]
-    assert runs.set_index("run_id").loc["imbalance_ratio=3,n_train=24,seed=0", "class_counts_train"].tolist() == [18, 6]
+    assert sorted(runs["run_id"]) == ["imbalance_ratio=1+n_train=24+seed=0", "imbalance_ratio=3+n_train=24+seed=0"]
+    assert runs.set_index("run_id").loc["imbalance_ratio=3+n_train=24+seed=0", "class_counts_train"].tolist() == [18, 6]
     assert sorted(metrics["step"].unique()) == [10, 24, 60]
     expected = {"memorised_fraction", "memorised_fraction_heldout", "class_share", "mean_error"}
     assert expected <= set(metrics["metric"])
@@ -130,7 +130,7 @@ def test_figures_are_images(finished):
 
 
 def test_run_spec_is_self_describing(finished):
-    spec = yaml.safe_load((finished / "results/tiny/runs/imbalance_ratio=3,n_train=24,seed=0/spec.yaml").read_text())
+    spec = yaml.safe_load((finished / "results/tiny/runs/imbalance_ratio=3+n_train=24+seed=0/spec.yaml").read_text())
     assert spec["params"]["data"]["imbalance_ratio"] == 3
     assert spec["libraries"]["torch"].startswith("2.")
     assert spec["device"].startswith("cpu")

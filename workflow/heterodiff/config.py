@@ -18,7 +18,7 @@ import yaml
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 SECTIONS = ("data", "model", "diffusion", "train", "evaluate", "diagnostics", "trajectories", "timescales")
 _FLOAT_STRING = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_FORBIDDEN_IN_ID = re.compile(r"[,=/\s]")
+_FORBIDDEN_IN_ID = re.compile(r"[,+=/\s]")
 
 
 class ConfigError(ValueError):
@@ -156,7 +156,7 @@ def _get_dotted(target: dict, dotted_key: str) -> Any:
 
 
 def canonical_value(value: Any) -> str:
-    """Spell a grid value one way only: 0.1 and 0.10 give "0.1"; 1e-5 and 0.00001 give "1e-05"."""
+    """Spell a grid value one way only: 0.1 and 0.10 give "0.1"; 1e-5 and 0.00001 give "1e-05"; 1e30 gives "1e30"."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -167,10 +167,11 @@ def canonical_value(value: Any) -> str:
             raise ConfigError(f"grid value {value!r} is not finite")
         if number.is_integer() and abs(number) < 1e15:
             return str(int(number))
-        return repr(number)
+        # repr writes 1e+30; the '+' would read as a separator between run id pairs.
+        return repr(number).replace("e+", "e")
     if isinstance(value, str):
         if _FORBIDDEN_IN_ID.search(value) or not value:
-            raise ConfigError(f"grid value {value!r} cannot be part of a run id: use no comma, '=', '/' or space")
+            raise ConfigError(f"grid value {value!r} cannot be part of a run id: use no comma, '+', '=', '/' or space")
         return value
     if isinstance(value, list):
         return ";".join(canonical_value(item) for item in value)
@@ -215,7 +216,10 @@ def _axis_labels(axes: list[str]) -> dict[str, str]:
 
 
 def make_id(pairs: dict[str, Any], labels: dict[str, str]) -> str:
-    return ",".join(f"{labels[key]}={canonical_value(value)}" for key, value in sorted(pairs.items(), key=lambda kv: labels[kv[0]]))
+    # NOTE: no comma between pairs. Snakemake 9.27 passes wildcards to cluster jobs as
+    # `--target-jobs rule:key=value,key=value` and splits that list at every comma, quoted or not,
+    # so a run id with a comma fails on every remote executor (SLURM included).
+    return "+".join(f"{labels[key]}={canonical_value(value)}" for key, value in sorted(pairs.items(), key=lambda kv: labels[kv[0]]))
 
 
 def _check_study_semantics(name: str, params: dict, where: str) -> None:

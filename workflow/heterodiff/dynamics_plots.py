@@ -14,14 +14,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from heterodiff.plots import SEED_BAND, _axes_of, _class_label, _facets, _finish, _with_run_columns  # noqa: E402
+from heterodiff.plots import SEED_BAND, _axes_of, _class_label, _facets, _finish, _with_run_columns, save_figure  # noqa: E402
 from heterodiff.timescales import learning_order  # noqa: E402
-
-
-def _save(figure, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
 
 
 def _message_figure(path: str | Path, message: str) -> None:
@@ -29,7 +23,7 @@ def _message_figure(path: str | Path, message: str) -> None:
     figure, ax = plt.subplots(figsize=(6, 2))
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _two_axes(runs: pd.DataFrame) -> tuple[str, str | None]:
@@ -59,7 +53,7 @@ def plot_timescale_heatmaps(timescales: pd.DataFrame, runs: pd.DataFrame, path: 
             ax.set_title(f"{tau}, class {k}")
     figure.suptitle("Time scales per class (median over seeds, a seed that never reached it counting as late)")
     figure.tight_layout()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def fit_power_law(n: np.ndarray, tau: np.ndarray, level: float = 0.95) -> dict | None:
@@ -100,7 +94,7 @@ def plot_tau_mem_against_n(timescales: pd.DataFrame, runs: pd.DataFrame, path: s
     ax.set(xscale="log", yscale="log", xlabel="training-set size n", ylabel="tau_mem (steps)")
     ax.set_title("tau_mem against n (95% interval of the slope; unreached runs left out)")
     ax.legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_learning_order(timescales: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:
@@ -116,7 +110,7 @@ def plot_learning_order(timescales: pd.DataFrame, runs: pd.DataFrame, path: str 
     colors = sns.color_palette("Set2", len(labels))
     sns.heatmap(codes, ax=ax, cmap=matplotlib.colors.ListedColormap(colors), annot=majority, fmt="", cbar=False, vmin=-0.5, vmax=len(labels) - 0.5)
     ax.set_title("Learning order: the class that reaches tau_gen first (majority over seeds)")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_score_errors(metrics: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:
@@ -149,7 +143,7 @@ def plot_reverse_times(trajectories: pd.DataFrame, runs: pd.DataFrame, path: str
     )
     grid.set_axis_labels(x_axis, "timestep t (larger: earlier in the reverse process)")
     grid.figure.suptitle("Speciation and collapse times at the last checkpoint (missing: never committed)", y=1.02)
-    _save(grid.figure, path)
+    save_figure(grid.figure, path)
 
 
 def plot_copy_order(copies: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -52,9 +53,17 @@ def _finish(grid: sns.FacetGrid, path: str | Path, title: str, log_y: bool = Fal
     if log_y:
         grid.set(yscale="log")
     grid.figure.suptitle(title, y=1.02)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    grid.figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(grid.figure)
+    save_figure(grid.figure, path)
+
+
+def save_figure(figure, path: str | Path) -> None:
+    """Draw into a temporary name and rename, so a killed job never leaves half a PNG behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    os.replace(temporary, path)
 
 
 def plot_memorisation(metrics: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:

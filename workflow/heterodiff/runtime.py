@@ -84,6 +84,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def run_spec(params: dict, identity: dict, device: torch.device, extra: dict | None = None) -> dict:
     """Assemble spec.yaml: the resolved parameters and everything needed to say how they were computed."""
     return {
@@ -95,7 +99,9 @@ def run_spec(params: dict, identity: dict, device: torch.device, extra: dict | N
         "python": platform.python_version(),
         "device": describe_device(device),
         "host": socket.gethostname(),
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        # Set inside a SLURM job: the job id leads to the job's SLURM log and accounting record.
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "finished_at": utc_now(),
         **(extra or {}),
     }
 

@@ -23,6 +23,7 @@ def make_dataset(params: dict, dataset_out: str) -> None:
 
 def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str, spec_out: str, threads: int) -> None:
     """Train one run and write its spec.yaml last, so a spec.yaml marks a finished training."""
+    started_at = runtime.utc_now()
     torch.set_num_threads(threads)
     dataset = data.MixtureDataset.load(dataset_path)
     run_dir = Path(spec_out).parent
@@ -34,16 +35,18 @@ def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str
         "train_sha256": dataset.train_sha256(),
         "n_parameters": facts["n_parameters"],
         "checkpoint_steps": facts["checkpoint_steps"],
+        "started_at": started_at,
     }
     runtime.write_yaml(spec_out, runtime.run_spec(run["params"], identity, facts["device"], extra))
 
 
 def evaluate(params: dict, run_id: str, dataset_path: str, checkpoints: str, outputs: dict, threads: int) -> None:
     """Evaluate one run and write evaluate.yaml, the evaluation's counterpart of spec.yaml."""
+    started_at = runtime.utc_now()
     torch.set_num_threads(threads)
     dataset = data.MixtureDataset.load(dataset_path)
     device = evaluation.evaluate_run(params, dataset, checkpoints, run_id, outputs)
-    runtime.write_yaml(outputs["spec"], runtime.run_spec(params, {"run_id": run_id}, device))
+    runtime.write_yaml(outputs["spec"], runtime.run_spec(params, {"run_id": run_id}, device, {"started_at": started_at}))
 
 
 def aggregate_study(inputs, outputs: dict, timescale_settings: dict) -> None:

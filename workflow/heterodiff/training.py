@@ -264,15 +264,21 @@ def train_run(params: dict, dataset: MixtureDataset, run_dir: str | Path, checkp
                 ema.step(model.parameters())
             buckets.add(per_sample, t)
 
-            if step % train["log_every"] == 0 or step == train["steps"]:
-                rows = buckets.rows(step)
-                overall = rows[0]["loss"]
+            is_log_step = step % train["log_every"] == 0 or step == train["steps"]
+            if is_log_step or step in steps_to_save or step % train["state_every"] == 0 or sigterm.raised:
+                # Check the loss before anything is written, so no checkpoint or state contains diverged weights.
+                overall = (buckets.sums.sum() / buckets.counts.sum()).item()
                 if not math.isfinite(overall):
+                    last_logged = log_rows[-1]["step"] if log_rows else 0
                     raise TrainingDiverged(
-                        f"loss is {overall} at step {step} (mean over the last {train['log_every']} steps); "
+                        f"loss is {overall} at step {step} (mean over steps {last_logged + 1} to {step}); "
                         f"last good checkpoint: {last_checkpoint if last_checkpoint else 'none'}. "
                         f"Lower train.learning_rate (now {train['learning_rate']}) or check the data."
                     )
+
+            if is_log_step:
+                rows = buckets.rows(step)
+                overall = rows[0]["loss"]
                 log_rows.extend(rows)
                 buckets.reset()
                 rate = (step - started_step) / max(time.perf_counter() - started, 1e-9)

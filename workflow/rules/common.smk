@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from snakemake.exceptions import WorkflowError
 
 from heterodiff.config import ConfigError, expand, validate
+from heterodiff.layout import EVALUATION_SECTIONS, STUDY_FIGURES, TRAINING_SECTIONS
 
 try:
     config.update(validate(config))
@@ -19,10 +20,6 @@ wildcard_constraints:
     study="|".join(STUDIES) or "no-study",
     run_id="[^/]+",
     data_id="[^/]+",
-
-
-# Sections that decide a training run; the others only change evaluation or aggregation.
-TRAINING_SECTIONS = ("data", "model", "diffusion", "train", "seed")
 
 
 def get_run(wildcards):
@@ -62,7 +59,7 @@ def get_run_params(wildcards):
 def get_evaluate_params(wildcards):
     """Return the sections that the evaluation reads; changing any other key never re-evaluates."""
     params = get_run(wildcards).params
-    return {key: params[key] for key in ("evaluate", "diagnostics", "trajectories")}
+    return {key: params[key] for key in EVALUATION_SECTIONS}
 
 
 def get_timescale_params(wildcards):
@@ -81,22 +78,8 @@ def get_run_files(name):
     return run_files
 
 
-FIGURES = (
-    "memorisation",
-    "class_share",
-    "mean_error",
-    "loss",
-    "timescales",
-    "tau_mem_vs_n",
-    "learning_order",
-    "score_errors",
-    "reverse_times",
-    "copy_order",
-)
-
-
 def get_final_outputs():
     outputs = []
     for study in STUDIES:
-        outputs += [f"results/{study}/figures/{name}.png" for name in FIGURES]
+        outputs += [f"results/{study}/figures/{name}.png" for name in STUDY_FIGURES]
     return outputs
