@@ -33,6 +33,8 @@ from heterodiff.layout import EVALUATE_OUTPUTS, EVALUATION_SECTIONS, STUDY_FIGUR
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 TABLES, FIGURES = STUDY_TABLES, STUDY_FIGURES
+# Tables with rows for every run; copies and trajectories may rightly have none for some runs.
+COVERING_TABLES = ("runs", "metrics", "train_log", "timescales", "tracking")
 
 
 @dataclass
@@ -186,7 +188,7 @@ def check(results: Path, studies: dict[str, Study]) -> Report:
 def _stale_tables(study_folder: Path, run_ids: set[str]) -> list[Path]:
     """Return the study's tables and figures when a table does not cover exactly the configured runs."""
     tables = study_folder / "tables"
-    for name in TABLES:
+    for name in COVERING_TABLES:
         path = tables / f"{name}.parquet"
         if not path.exists():
             continue
