@@ -62,9 +62,15 @@ def sample_region(n: int, k: int, weights, means, covariances, rng: np.random.Ge
     Generated samples are assigned to classes by the same argmax, so this is the distribution a perfect
     generator's class-k samples follow, overlap between classes included.
     """
-    kept, found = [], 0
+    kept, found, drawn = [], 0, 0
     while found < n:
+        if drawn > 1000 * max(4 * n, 256):
+            raise RuntimeError(
+                f"class {k} has almost no region of its own ({found} of {drawn} mixture samples fall in it); "
+                "its generalisation error is undefined for these class means and variances"
+            )
         batch, _ = sample_mixture(max(4 * n, 256), weights, means, covariances, rng)
+        drawn += len(batch)
         batch = batch[mixture.posterior(batch, weights, means, covariances).argmax(axis=1) == k]
         kept.append(batch)
         found += len(batch)

@@ -92,6 +92,9 @@ def plot_tau_mem_against_n(timescales: pd.DataFrame, runs: pd.DataFrame, path: s
             label=f"class {k}: slope {fit['slope']:.2f} [{fit['low']:.2f}, {fit['high']:.2f}], {fit['points']} runs",
         )
     ax.set(xscale="log", yscale="log", xlabel="training-set size n", ylabel="tau_mem (steps)")
+    sizes = sorted(frame["data.n_train"].unique())
+    ax.set_xticks(sizes, [str(int(size)) for size in sizes])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_title("tau_mem against n (95% interval of the slope; unreached runs left out)")
     ax.legend(fontsize=8)
     save_figure(figure, path)
