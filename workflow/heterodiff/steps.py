@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from heterodiff import aggregate, data, evaluation, plots, runtime, training
+from heterodiff import aggregate, data, evaluation, image_steps, plots, runtime, training
 
 log = logging.getLogger("heterodiff")
 
 
 def make_dataset(params: dict, dataset_out: str) -> None:
+    if params["kind"] == "images":
+        return image_steps.make_dataset(params, dataset_out)
     dataset = data.make_mixture(params)
     dataset.save(dataset_out)
     counts = np.bincount(dataset.y_train, minlength=dataset.n_classes)
@@ -23,6 +25,8 @@ def make_dataset(params: dict, dataset_out: str) -> None:
 
 def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str, spec_out: str, threads: int) -> None:
     """Train one run and write its spec.yaml last, so a spec.yaml marks a finished training."""
+    if run["params"]["data"]["kind"] == "images":
+        return image_steps.train(run, dataset_path, checkpoints_out, train_log_out, spec_out, threads)
     torch.set_num_threads(threads)
     dataset = data.MixtureDataset.load(dataset_path)
     run_dir = Path(spec_out).parent
@@ -39,9 +43,15 @@ def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str
 
 
 def evaluate(
-    params: dict, run_id: str, dataset_path: str, checkpoints: str, metrics_out: str, samples_out: str, spec_out: str, threads: int
+    params: dict, run_id: str, dataset_path: str, checkpoints: str, metrics_out: str, samples_out: str, spec_out: str, threads: int,
+    classifier_model: str | None = None,
 ) -> None:
-    """Evaluate one run and write evaluate.yaml, the evaluation's counterpart of spec.yaml."""
+    """Evaluate one run and write evaluate.yaml, the evaluation's counterpart of spec.yaml.
+
+    Image runs come with the path of their classifier and are evaluated by image_steps.
+    """
+    if classifier_model:
+        return image_steps.evaluate(params, run_id, dataset_path, checkpoints, classifier_model, metrics_out, samples_out, spec_out, threads)
     torch.set_num_threads(threads)
     dataset = data.MixtureDataset.load(dataset_path)
     device = evaluation.evaluate_run(params, dataset, checkpoints, run_id, metrics_out, samples_out)

@@ -73,7 +73,7 @@ def get_run_files(name):
 
 def get_final_outputs():
     outputs = []
-    for study in STUDIES:
+    for study in get_mixture_studies():
         outputs += [
             f"results/{study}/figures/{name}.png"
             for name in ("memorisation", "class_share", "mean_error", "loss")

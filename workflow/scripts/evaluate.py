@@ -16,4 +16,5 @@ steps.evaluate(
     snakemake.output.samples,
     snakemake.output.spec,
     snakemake.threads,
+    classifier_model=snakemake.input.get("classifier") or None,  # image runs only
 )
