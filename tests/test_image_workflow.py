@@ -95,7 +95,7 @@ def test_image_figures_and_sample_grids_are_images(finished):
             assert len(image.getcolors(maxcolors=1 << 20) or range(1000)) > 10, path  # not a blank canvas
 
 
-def test_image_study_second_dry_run_has_nothing_to_do(finished):
+def test_image_rerun_has_nothing_to_do(finished):
     assert planned_jobs(finished) == {}
 
 

@@ -26,8 +26,9 @@ def class_rows(step: int, predicted: np.ndarray, features: np.ndarray, reference
     """Return the class share of the generated samples and, per class, precision, recall and Fréchet distance.
 
     A generated sample belongs to the class the classifier predicts. The real set of a class is the
-    reference features of that class. Classes absent from the training set get only their share, and a
-    metric that needs more generated samples of a class than there are is null.
+    reference features of that class. Classes absent from the training set get only their share. A metric
+    is null when a set is too small: precision and recall need more than k points in each set, the
+    Fréchet distance two generated samples.
     """
     n_classes = len(present)
     rows = []
@@ -38,7 +39,7 @@ def class_rows(step: int, predicted: np.ndarray, features: np.ndarray, reference
         if not present[label]:
             continue
         real = reference["features"][reference["labels"] == label]
-        precision, recall = precision_recall(real, members, k) if len(members) > k else (None, None)
+        precision, recall = precision_recall(real, members, k) if min(len(members), len(real)) > k else (None, None)
         distance = frechet_distance(members, real) if len(members) >= 2 else None
         rows.append({"step": step, "class": label, "metric": "precision", "value": precision})
         rows.append({"step": step, "class": label, "metric": "recall", "value": recall})
@@ -46,7 +47,7 @@ def class_rows(step: int, predicted: np.ndarray, features: np.ndarray, reference
 
     # Over all classes, the real set is the reference of the classes in the training set.
     real = reference["features"][present[reference["labels"]]]
-    precision, recall = precision_recall(real, features, k)
+    precision, recall = precision_recall(real, features, k) if min(len(features), len(real)) > k else (None, None)
     rows.append({"step": step, "class": None, "metric": "precision", "value": precision})
     rows.append({"step": step, "class": None, "metric": "recall", "value": recall})
     rows.append({"step": step, "class": None, "metric": "frechet_distance", "value": frechet_distance(features, real)})

@@ -1,8 +1,8 @@
 """Public and local image datasets, loaded with Hugging Face `datasets` into arrays.
 
-Only `fetch` downloads anything. Every other function reads the scikit-learn digits shipped with
-scikit-learn, the Parquet files that `fetch` wrote under resources/, or a Parquet file or image folder
-named in the config, and raises FileNotFoundError naming the rule or command that provides a missing one.
+Only `fetch` downloads anything. The other functions read the digits shipped with scikit-learn, the
+Parquet files that `fetch` wrote under resources/, or a Parquet file or image folder named in the config.
+A missing file raises FileNotFoundError naming the rule or command that provides it.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ class HubDataset:
     channels: int
 
 
-# NOTE: the repository ids and column names were read from the Hub's dataset cards; this machine has no
-# internet, so fetch() has not been run against them. fetch() raises with the available columns when a
-# card changes.
+# NOTE: these repository ids and column names have not been checked against the Hub, because fetch()
+# was written on a machine without internet and has never run. It raises with the available columns
+# when a column is missing.
 HUB_DATASETS = {
     "mnist": HubDataset("ylecun/mnist", "image", "label", 1),
     "fashion_mnist": HubDataset("zalando-datasets/fashion_mnist", "image", "label", 1),
@@ -102,7 +102,13 @@ def fetch(name: str, attribute: str | None, output: str | Path) -> None:
     if name not in HUB_DATASETS:
         raise ValueError(f"unknown Hub dataset {name!r}; expected one of {', '.join(HUB_DATASETS)}")
     entry = HUB_DATASETS[name]
-    loaded = datasets.load_dataset(entry.repository)
+    try:
+        loaded = datasets.load_dataset(entry.repository)
+    except Exception as error:  # datasets and huggingface_hub raise several types for a failed download
+        raise RuntimeError(
+            f"downloading {entry.repository} from the Hugging Face Hub failed ({error}). fetch_dataset needs "
+            f"internet: run it on a machine that has it and copy resources/datasets/ here."
+        ) from error
     parts = []
     for split, part in loaded.items():
         label_column = entry.label_column if entry.label_column is not None else _attribute_column(part, attribute, entry)
