@@ -220,3 +220,14 @@ def test_padded_unet_keeps_flat_shape():
 def test_unpadded_unet_rejects_indivisible_size():
     with pytest.raises(ValueError, match="set model.unet.pad: true to pad them to 32x32"):
         make_unet({"block_channels": [8, 8, 8, 8], "layers_per_block": 1, "attention": False, "norm_num_groups": 4, "pad": False}, (1, 28, 28))
+
+
+@pytest.mark.parametrize(("path", "study", "n_runs"), [("config/config.yaml", "digits", 2), ("config/studies/fashion_mnist.yaml", "fashion_mnist", 9)])
+def test_shipped_image_studies_valid(path, study, n_runs):
+    from pathlib import Path
+
+    from heterodiff.config import load
+
+    studies = expand(load(Path(__file__).resolve().parents[1] / path))
+    assert len(studies[study].runs) == n_runs
+    assert all(run.params["data"]["kind"] == "images" for run in studies[study].runs.values())
