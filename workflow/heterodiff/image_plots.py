@@ -18,9 +18,14 @@ from heterodiff.plots import SEED_BAND, _class_label, _facets, _finish, _with_ru
 
 def _lines(metrics: pd.DataFrame, runs: pd.DataFrame, names: list[str], **extra) -> sns.FacetGrid:
     selected = _class_label(_with_run_columns(metrics[metrics["metric"].isin(names)], runs))
+
+    # Ten or more classes exhaust seaborn's default palette, so "all" is drawn in black on its own.
+    classes = sorted((label for label in selected["class"].unique() if label != "all"), key=lambda label: int(label.split()[1]))
+    palette = dict(zip(classes, sns.color_palette("tab20" if len(classes) > 10 else "tab10", len(classes))))
+    order = classes + (["all"] if (selected["class"] == "all").any() else [])
     return sns.relplot(
-        data=selected, x="step", y="value", hue="class", kind="line", errorbar=SEED_BAND,
-        height=3, aspect=1.2, facet_kws={"margin_titles": True}, **_facets(runs), **extra,
+        data=selected, x="step", y="value", hue="class", hue_order=order, palette={**palette, "all": "black"},
+        kind="line", errorbar=SEED_BAND, height=3, aspect=1.2, facet_kws={"margin_titles": True}, **_facets(runs), **extra,
     )
 
 
@@ -56,12 +61,12 @@ def plot_sample_grid(saved: dict, dataset, evaluate: dict, run_id: str, path: st
 
     Memorised samples (d1/d2 below evaluate.memorisation_ratio) get a red frame on both images.
     """
-    shown = min(evaluate["images"]["grid_samples"], saved["samples"].shape[1])
+    samples_per_row = min(evaluate["images"]["grid_samples"], saved["samples"].shape[1])
     steps = saved["steps"]
-    figure, axes = plt.subplots(len(steps), 2 * shown, figsize=(2 * shown * 0.8, len(steps) * 0.9), squeeze=False)
+    figure, axes = plt.subplots(len(steps), 2 * samples_per_row, figsize=(2 * samples_per_row * 0.8, len(steps) * 0.9), squeeze=False)
     cmap = "gray" if int(dataset.image_shape[0]) == 1 else None
     for row, step in enumerate(steps):
-        for column in range(shown):
+        for column in range(samples_per_row):
             memorised = saved["ratio_train"][row, column] < evaluate["memorisation_ratio"]
             pair = (saved["samples"][row, column], dataset.x_train[saved["nearest_train"][row, column]])
             for offset, image in enumerate(pair):
@@ -73,7 +78,7 @@ def plot_sample_grid(saved: dict, dataset, evaluate: dict, run_id: str, path: st
                     spine.set_color("red" if memorised else "lightgrey")
                     spine.set_linewidth(2.5 if memorised else 0.5)
         axes[row, 0].set_ylabel(f"step {step}", rotation=0, ha="right", va="center", fontsize=8)
-    for column in range(shown):
+    for column in range(samples_per_row):
         axes[0, 2 * column].set_title("sample", fontsize=7)
         axes[0, 2 * column + 1].set_title("nearest", fontsize=7)
     figure.suptitle(f"{run_id}: generated samples beside their nearest training image; red frame: memorised", fontsize=9, y=1.04)
