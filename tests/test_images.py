@@ -231,3 +231,32 @@ def test_shipped_image_studies_valid(path, study, n_runs):
     studies = expand(load(Path(__file__).resolve().parents[1] / path))
     assert len(studies[study].runs) == n_runs
     assert all(run.params["data"]["kind"] == "images" for run in studies[study].runs.values())
+
+
+def test_image_run_resumes_to_same_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    run = tiny_image_run(train={"ema_decay": 0.9})
+    dataset = make_image_dataset(run.params["data"])
+
+    def train(folder):
+        training.train_run(run.params, dataset, folder, folder / "checkpoints", folder / "log.parquet")
+        return load_file(folder / "checkpoints" / "step_000000020" / "ema" / "diffusion_pytorch_model.safetensors")
+
+    reference = train(tmp_path / "reference")
+    original = training._save_checkpoint
+
+    def crash_on_last_checkpoint(directory, model, ema):
+        if directory.name.endswith("20"):
+            raise KeyboardInterrupt("simulated kill")
+        original(directory, model, ema)
+
+    monkeypatch.setattr(training, "_save_checkpoint", crash_on_last_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "resumed")
+    monkeypatch.setattr(training, "_save_checkpoint", original)
+
+    resumed = train(tmp_path / "resumed")
+    assert reference.keys() == resumed.keys()
+    for name in reference:
+        assert torch.equal(reference[name], resumed[name]), name
