@@ -56,6 +56,8 @@ def timescales_frame(metrics: pd.DataFrame, samples_paths: list[str | Path], run
     rows = []
     for run_id, path in zip(run_ids, samples_paths):
         with np.load(path) as arrays:
+            if "gen_ratio" not in arrays.files:
+                continue  # image runs: time scales need the exact mixture's distances
             replicates = {name: arrays[name] for name in ("steps", "gen_ratio", "memorised")}
         rows += timescales.run_timescales(run_id, metrics[metrics["run_id"] == run_id], replicates, timescale_settings[run_id])
     return pd.DataFrame(rows)

@@ -15,6 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from heterodiff import image_config
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 SECTIONS = ("data", "model", "diffusion", "train", "evaluate", "diagnostics", "trajectories", "timescales")
 _FLOAT_STRING = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -227,7 +229,7 @@ def _check_study_semantics(name: str, params: dict, where: str) -> None:
     data = params["data"]
     k, dim = data["n_classes"], data["dim"]
     prefix = f"studies.{name}.data"
-    problems = []
+    problems = image_config.problems(name, params, load_schema())
     if isinstance(data["variance"], list) and len(data["variance"]) not in (1, k):
         problems.append(f"{prefix}.variance has {len(data['variance'])} values; expected 1 or n_classes = {k}")
     if data["geometry"] == "explicit":
@@ -300,6 +302,7 @@ def _expand_study(name: str, study: dict, schema: dict) -> Study:
         for axis, value in values.items():
             _set_dotted(params, axis, value)
         candidate = _prepare({**params, "seeds": study["seeds"]}, study_schema, schema)
+        candidate = image_config.fill_defaults(candidate, schema, _prepare)
         where = ", ".join(f"{axis}={canonical_value(v)}" for axis, v in values.items())
         _check(candidate, study_schema, prefix=f"studies.{name}.")
         _check_study_semantics(name, candidate, f" at grid point {where}" if where else "")

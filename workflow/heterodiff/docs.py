@@ -34,6 +34,8 @@ value and what is allowed. Numbers may be written `1e-5`: the loader reads them 
 
 
 def _allowed(schema: dict) -> str:
+    if "$ref" in schema:
+        return f"a mapping, see `{schema['$ref'].rsplit('/', 1)[-1]}` below"
     if "enum" in schema:
         return ", ".join(f"`{value}`" for value in schema["enum"])
     if "oneOf" in schema:
@@ -55,14 +57,29 @@ def render() -> str:
     for key in ("description", "seeds", "grid"):
         entry = study[key]
         lines.append(f"| `{key}` | {' '.join(entry['description'].split())} | `{json.dumps(entry['default'])}` | {_allowed(entry)} |")
+    nested = []
     for section in SECTIONS:
-        definition = schema["$defs"][section]
-        lines += ["", f"## `{section}`", "", " ".join(definition["description"].split()), ""]
-        lines += ["| key | meaning | default | allowed |", "|---|---|---|---|"]
-        for key, entry in definition["properties"].items():
-            description = " ".join(entry["description"].split()).replace("|", "\\|")
-            lines.append(f"| `{section}.{key}` | {description} | `{json.dumps(entry.get('default'))}` | {_allowed(entry)} |")
+        nested += _render_section(schema, section, section, lines)
+    # Sub-sections such as data.images, in the order they are first referenced.
+    while nested:
+        prefix, name = nested.pop(0)
+        nested += _render_section(schema, name, prefix, lines)
     return "\n".join(lines) + "\n"
+
+
+def _render_section(schema: dict, name: str, prefix: str, lines: list[str]) -> list[tuple[str, str]]:
+    """Append the table of one schema definition; return the sub-sections it references."""
+    definition = schema["$defs"][name]
+    title = f"`{prefix}`" if prefix == name else f"`{prefix}` (`{name}`)"
+    lines += ["", f"## {title}", "", " ".join(definition["description"].split()), ""]
+    lines += ["| key | meaning | default | allowed |", "|---|---|---|---|"]
+    nested = []
+    for key, entry in definition["properties"].items():
+        description = " ".join(entry["description"].split()).replace("|", "\\|")
+        lines.append(f"| `{prefix}.{key}` | {description} | `{json.dumps(entry.get('default'))}` | {_allowed(entry)} |")
+        if "$ref" in entry:
+            nested.append((f"{prefix}.{key}", entry["$ref"].rsplit("/", 1)[-1]))
+    return nested
 
 
 if __name__ == "__main__":

@@ -32,11 +32,11 @@ def list_checkpoints(checkpoints_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def load_denoiser(folder: Path, device: torch.device) -> MLPDenoiser:
+def load_denoiser(folder: Path, device: torch.device, model_class=MLPDenoiser):
     """Load a checkpoint, preferring its EMA weights; a damaged checkpoint is reported with its path."""
     weights = folder / "ema" if (folder / "ema").is_dir() else folder / "model"
     try:
-        model = MLPDenoiser.from_pretrained(weights, low_cpu_mem_usage=False)
+        model = model_class.from_pretrained(weights, low_cpu_mem_usage=False)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
         raise RuntimeError(f"checkpoint {weights} cannot be loaded ({error}); delete the run's checkpoints and retrain") from error
     return model.to(device).eval()

@@ -17,7 +17,7 @@ import yaml
 
 import heterodiff
 
-LIBRARIES = ("torch", "diffusers", "numpy", "pandas", "pyarrow", "scipy", "snakemake", "datasets", "seaborn")
+LIBRARIES = ("torch", "diffusers", "numpy", "pandas", "pyarrow", "scipy", "snakemake", "datasets", "seaborn", "scikit-learn")
 
 
 def select_device(name: str) -> torch.device:

@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from heterodiff import aggregate, data, dynamics_plots, evaluation, plots, runtime, training
+from heterodiff import aggregate, data, dynamics_plots, evaluation, image_steps, plots, runtime, training
 
 log = logging.getLogger("heterodiff")
 
 
 def make_dataset(params: dict, dataset_out: str) -> None:
+    if params["kind"] == "images":
+        return image_steps.make_dataset(params, dataset_out)
     dataset = data.make_mixture(params)
     dataset.save(dataset_out)
     counts = np.bincount(dataset.y_train, minlength=dataset.n_classes)
@@ -24,6 +26,8 @@ def make_dataset(params: dict, dataset_out: str) -> None:
 def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str, spec_out: str, threads: int) -> None:
     """Train one run and write its spec.yaml last, so a spec.yaml marks a finished training."""
     started_at = runtime.utc_now()
+    if run["params"]["data"]["kind"] == "images":
+        return image_steps.train(run, dataset_path, checkpoints_out, train_log_out, spec_out, threads)
     torch.set_num_threads(threads)
     dataset = data.MixtureDataset.load(dataset_path)
     run_dir = Path(spec_out).parent
@@ -40,8 +44,16 @@ def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str
     runtime.write_yaml(spec_out, runtime.run_spec(run["params"], identity, facts["device"], extra))
 
 
-def evaluate(params: dict, run_id: str, dataset_path: str, checkpoints: str, outputs: dict, threads: int) -> None:
-    """Evaluate one run and write evaluate.yaml, the evaluation's counterpart of spec.yaml."""
+def evaluate(
+    params: dict, run_id: str, dataset_path: str, checkpoints: str, outputs: dict, threads: int, classifier_model: str | None = None
+) -> None:
+    """Evaluate one run and write evaluate.yaml, the evaluation's counterpart of spec.yaml.
+
+    params holds the evaluation sections. Image runs come with the path of their classifier and are
+    evaluated by image_steps.
+    """
+    if classifier_model:
+        return image_steps.evaluate(params, run_id, dataset_path, checkpoints, classifier_model, outputs, threads)
     started_at = runtime.utc_now()
     torch.set_num_threads(threads)
     dataset = data.MixtureDataset.load(dataset_path)

@@ -65,6 +65,15 @@ def make_model(model: dict, dim: int) -> MLPDenoiser:
     return MLPDenoiser(dim=dim, width=model["width"], depth=model["depth"], time_embedding_dim=model["time_embedding_dim"])
 
 
+def make_denoiser(params: dict, dataset) -> torch.nn.Module:
+    """Build the run's denoiser: the MLP for mixtures, the U-Net (on flat rows) for images."""
+    if params["data"]["kind"] == "images":
+        from heterodiff.image_models import make_unet
+
+        return make_unet(params["model"]["unet"], dataset.image_shape)
+    return make_model(params["model"], dataset.dim)
+
+
 def _make_optimizer(train: dict, model: torch.nn.Module) -> torch.optim.Optimizer:
     optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[train["optimizer"]]
     return optimizer_class(model.parameters(), lr=train["learning_rate"], weight_decay=train["weight_decay"])
@@ -195,7 +204,7 @@ def train_run(params: dict, dataset: MixtureDataset, run_dir: str | Path, checkp
     fingerprint = _fingerprint({k: params[k] for k in ("data", "model", "diffusion", "train", "seed")}, dataset.train_sha256())
 
     torch.manual_seed(seed)
-    model = make_model(params["model"], dataset.dim).to(device)
+    model = make_denoiser(params, dataset).to(device)
     optimizer = _make_optimizer(train, model)
     ema = EMAModel(model.parameters(), decay=train["ema_decay"]) if train["ema_decay"] is not None else None
     scheduler = make_scheduler(params["diffusion"])

@@ -80,6 +80,6 @@ def get_run_files(name):
 
 def get_final_outputs():
     outputs = []
-    for study in STUDIES:
+    for study in get_mixture_studies():
         outputs += [f"results/{study}/figures/{name}.png" for name in STUDY_FIGURES]
     return outputs

@@ -1,4 +1,6 @@
 rule make_dataset:
+    input:
+        source=get_source_files,
     output:
         dataset="results/{study}/datasets/{data_id}.npz",
     log:

@@ -2,6 +2,7 @@ rule evaluate:
     input:
         dataset=get_dataset,
         checkpoints="results/{study}/runs/{run_id}/checkpoints",
+        classifier=get_classifier,
     output:
         metrics="results/{study}/runs/{run_id}/metrics.parquet",
         samples="results/{study}/runs/{run_id}/samples.npz",

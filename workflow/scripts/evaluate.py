@@ -14,4 +14,5 @@ steps.evaluate(
     snakemake.input.checkpoints,
     dict(snakemake.output.items()),
     snakemake.threads,
+    classifier_model=snakemake.input.get("classifier") or None,  # image runs only
 )
