@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from heterodiff.config import ConfigError, Run, Study, expand, validate
+from heterodiff import images
 from heterodiff.data import MixtureDataset, make_mixture
 from heterodiff.layout import EVALUATE_OUTPUTS, EVALUATION_SECTIONS, STUDY_FIGURES, STUDY_TABLES, TRAIN_OUTPUTS, TRAINING_SECTIONS
 
@@ -84,7 +85,9 @@ class Checker:
     def expected_train_sha256(self, run: Run) -> str:
         key = (run.study, run.data_id)
         if key not in self.expected_hashes:
-            self.expected_hashes[key] = make_mixture(run.params["data"]).train_sha256()
+            data = run.params["data"]
+            dataset = images.make_image_dataset(data) if data["kind"] == "images" else make_mixture(data)
+            self.expected_hashes[key] = dataset.train_sha256()
         return self.expected_hashes[key]
 
     def check_run(self, run: Run) -> list[str]:
@@ -116,7 +119,8 @@ class Checker:
         if not path.exists():
             return [f"{path}: missing; copy the datasets folder of the study too"]
         try:
-            copied = MixtureDataset.load(path).train_sha256()
+            dataset_class = images.ImageDataset if run.params["data"]["kind"] == "images" else MixtureDataset
+            copied = dataset_class.load(path).train_sha256()
         except ValueError as error:
             return [str(error)]
         expected = self.expected_train_sha256(run)
@@ -206,7 +210,10 @@ def _stale_tables(study_folder: Path, run_ids: set[str]) -> list[Path]:
 def targets(report: Report) -> list[str]:
     """Return the files that `snakemake --touch` marks: every complete run, and the figures of complete studies."""
     files = [f"results/{run.study}/runs/{run.run_id}/{name}" for run in report.complete_runs for name in EVALUATE_OUTPUTS]
-    files += [f"results/{study}/figures/{figure}.png" for study in report.complete_studies for figure in FIGURES]
+    # NOTE: image studies draw other figures (and one sample grid per run); they are redrawn, not marked.
+    image_studies = {run.study for run in report.complete_runs if run.params["data"]["kind"] == "images"}
+    mixture_studies = [study for study in report.complete_studies if study not in image_studies]
+    files += [f"results/{study}/figures/{figure}.png" for study in mixture_studies for figure in FIGURES]
     return files
 
 
