@@ -60,7 +60,7 @@ def timescales_frame(metrics: pd.DataFrame, samples_paths: list[str | Path], run
                 continue  # image runs: time scales need the exact mixture's distances
             replicates = {name: arrays[name] for name in ("steps", "gen_ratio", "memorised")}
         rows += timescales.run_timescales(run_id, metrics[metrics["run_id"] == run_id], replicates, timescale_settings[run_id])
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=tables.TIMESCALES.names)
 
 
 def copies_frame(tracking: pd.DataFrame) -> pd.DataFrame:

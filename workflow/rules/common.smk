@@ -62,6 +62,10 @@ def get_evaluate_params(wildcards):
     return {key: params[key] for key in EVALUATION_SECTIONS}
 
 
+def get_evaluate_section(wildcards):
+    return get_run(wildcards).params["evaluate"]
+
+
 def get_timescale_params(wildcards):
     """Return the timescales section of every run of a study, by run id."""
     runs = STUDIES[wildcards.study].runs

@@ -73,6 +73,6 @@ rule sample_grid:
     conda:
         "../../envs/heterodiff.yaml"
     params:
-        evaluate=get_evaluate_params,
+        evaluate=get_evaluate_section,
     script:
         "../scripts/sample_grid.py"
