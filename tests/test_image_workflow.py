@@ -31,7 +31,7 @@ TINY_DIGITS = {
         }
     },
 }
-RUNS = ["imbalance_ratio=1,seed=0", "imbalance_ratio=8,seed=0"]
+RUNS = ["imbalance_ratio=1+seed=0", "imbalance_ratio=8+seed=0"]
 FIGURES = ("memorisation", "class_share", "precision_recall", "frechet_distance", "loss")
 
 
