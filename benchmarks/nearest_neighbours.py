@@ -2,7 +2,7 @@
 
     python benchmarks/nearest_neighbours.py [n_queries] [n_reference] [dim]
 
-Both run in this process on the same data; the output is the ratio blocked / full, so the numbers
+Both run in this process on the same data. The output is the ratio blocked / full, so the numbers
 compare the two methods on the machine at hand rather than measure the machine.
 """
 

@@ -51,7 +51,7 @@ def test_simplex_means_equidistant_and_centred(n_classes):
     assert np.allclose(dataset.means.mean(axis=0), 0.0)
 
 
-def test_two_class_simplex_with_norm_is_plus_minus_mu():
+def test_two_class_simplex_plus_minus_mu():
     dataset = make_mixture(data_params(geometry="simplex", centroid_norm=2.5))
     assert np.allclose(dataset.means[0], -dataset.means[1])
     assert np.allclose(np.linalg.norm(dataset.means, axis=1), 2.5)

@@ -49,7 +49,9 @@ def environment_pins(path: Path) -> tuple[dict[str, str], str]:
             python = version
         if name in TOOLING:
             continue
-        assert version and "=" not in version and "*" not in version, f"{path.name}: {entry!r} is not an exact pin"
+        assert version, f"{path.name}: {entry!r} has no version"
+        assert "=" not in version, f"{path.name}: {entry!r} is not an exact pin"
+        assert "*" not in version, f"{path.name}: {entry!r} is not an exact pin"
         pins[canonicalize_name(CONDA_TO_PYPI.get(name, name))] = version
     return pins, python
 

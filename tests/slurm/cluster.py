@@ -163,7 +163,7 @@ class LocalCluster:
         raise SlurmUnavailable(f"node localhost is {state or 'unknown'!r}, not idle, {limit_s:.0f} s after slurmd started; see {self.root}/slurmd.log")
 
     def jobs(self) -> list[dict[str, str]]:
-        """Return every job slurmctld still knows (finished ones for MinJobAge), as scontrol fields."""
+        """Return every job that slurmctld still lists (finished ones for MinJobAge), as scontrol fields."""
         output = self.run("scontrol", "show", "job", "--oneliner").stdout
         records = []
         for line in output.splitlines():

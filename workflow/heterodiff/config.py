@@ -224,14 +224,14 @@ def make_id(pairs: dict[str, Any], labels: dict[str, str]) -> str:
     return "+".join(f"{labels[key]}={canonical_value(value)}" for key, value in sorted(pairs.items(), key=lambda kv: labels[kv[0]]))
 
 
-def _check_study_semantics(name: str, params: dict, where: str) -> None:
-    """Check the constraints between keys that a JSON schema cannot express."""
-    data = params["data"]
+def _data_problems(name: str, data: dict) -> list[str]:
+    """Return the inconsistencies between data keys."""
     k, dim = data["n_classes"], data["dim"]
     prefix = f"studies.{name}.data"
-    problems = image_config.problems(name, params, load_schema())
+    problems = []
     if isinstance(data["variance"], list) and len(data["variance"]) not in (1, k):
         problems.append(f"{prefix}.variance has {len(data['variance'])} values; expected 1 or n_classes = {k}")
+
     if data["geometry"] == "explicit":
         means = data["means"]
         if means is None:
@@ -244,6 +244,7 @@ def _check_study_semantics(name: str, params: dict, where: str) -> None:
         problems.append(f"{prefix}.geometry simplex needs dim >= n_classes - 1 = {k - 1}, got dim = {dim}")
     if data["geometry"] == "orthogonal" and dim < k:
         problems.append(f"{prefix}.geometry orthogonal needs dim >= n_classes = {k}, got dim = {dim}")
+
     if data["weights"] is not None:
         if len(data["weights"]) != k:
             problems.append(f"{prefix}.weights has {len(data['weights'])} values; expected n_classes = {k}")
@@ -251,6 +252,12 @@ def _check_study_semantics(name: str, params: dict, where: str) -> None:
             problems.append(f"{prefix}: set either weights or imbalance_ratio (= {data['imbalance_ratio']}), not both")
     if data["n_train"] < k:
         problems.append(f"{prefix}.n_train = {data['n_train']} is smaller than n_classes = {k}")
+    return problems
+
+
+def _schedule_problems(name: str, params: dict) -> list[str]:
+    """Return the inconsistencies between checkpoint, timestep and sampling keys."""
+    problems = []
     train = params["train"]
     if train["checkpoint_steps"] is not None and max(train["checkpoint_steps"]) > train["steps"]:
         problems.append(f"studies.{name}.train.checkpoint_steps go beyond train.steps = {train['steps']}")
@@ -258,21 +265,25 @@ def _check_study_semantics(name: str, params: dict, where: str) -> None:
         problems.append(
             f"studies.{name}.train.checkpoint_first = {train['checkpoint_first']} is beyond train.steps = {train['steps']}"
         )
+
     timesteps = params["diffusion"]["num_train_timesteps"]
     too_late = [t for t in params["diagnostics"]["score_timesteps"] or [] if t >= timesteps]
     if too_late:
         problems.append(f"studies.{name}.diagnostics.score_timesteps {too_late} must be below diffusion.num_train_timesteps = {timesteps}")
-    if params["trajectories"]["num_inference_steps"] > timesteps:
-        problems.append(
-            f"studies.{name}.trajectories.num_inference_steps = {params['trajectories']['num_inference_steps']} "
-            f"exceeds diffusion.num_train_timesteps = {timesteps}"
-        )
-    inference = params["evaluate"]["num_inference_steps"]
-    if inference > params["diffusion"]["num_train_timesteps"]:
-        problems.append(
-            f"studies.{name}.evaluate.num_inference_steps = {inference} exceeds "
-            f"diffusion.num_train_timesteps = {params['diffusion']['num_train_timesteps']}"
-        )
+    for section in ("trajectories", "evaluate"):
+        inference = params[section]["num_inference_steps"]
+        if inference > timesteps:
+            problems.append(
+                f"studies.{name}.{section}.num_inference_steps = {inference} exceeds diffusion.num_train_timesteps = {timesteps}"
+            )
+    return problems
+
+
+def _check_study_semantics(name: str, params: dict, where: str) -> None:
+    """Check the constraints between keys that a JSON schema cannot express."""
+    problems = image_config.problems(name, params, load_schema())
+    problems += _data_problems(name, params["data"])
+    problems += _schedule_problems(name, params)
     if problems:
         raise ConfigError(f"invalid configuration{where}:\n" + "\n".join(f"  - {p}" for p in problems))
 

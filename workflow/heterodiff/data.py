@@ -36,7 +36,7 @@ def class_counts(n: int, weights: np.ndarray) -> np.ndarray:
 
 
 def class_means(params: dict, rng: np.random.Generator) -> np.ndarray:
-    """Place the class means as the geometry key asks; see the schema for each option."""
+    """Place the class means as data.geometry specifies; the schema describes each option."""
     k, dim, geometry = params["n_classes"], params["dim"], params["geometry"]
     if geometry == "explicit":
         return np.asarray(params["means"], dtype=np.float64)
@@ -74,17 +74,14 @@ def class_variances(params: dict) -> np.ndarray:
     return np.broadcast_to(values, (k,)).copy()
 
 
-@dataclass
-class MixtureDataset:
-    """A training set, a held-out set and the mixture they were drawn from."""
+class SavedDataset:
+    """Shared behaviour of the dataset dataclasses: sizes, the training-set hash, and the .npz file.
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_heldout: np.ndarray
-    y_heldout: np.ndarray
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
+    Subclasses are dataclasses whose fields are arrays with x_train, y_train and weights among them.
+    MARKERS are extra arrays written with the fields, to tell file kinds apart.
+    """
+
+    MARKERS: dict = {}
 
     @property
     def n_classes(self) -> int:
@@ -106,11 +103,11 @@ class MixtureDataset:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".partial.npz")
-        np.savez(temporary, **{name: getattr(self, name) for name in self.__dataclass_fields__})
+        np.savez(temporary, **self.MARKERS, **{name: getattr(self, name) for name in self.__dataclass_fields__})
         os.replace(temporary, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> MixtureDataset:
+    def load(cls, path: str | Path):
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"dataset file {path} not found; it is written by the make_dataset rule")
@@ -119,6 +116,19 @@ class MixtureDataset:
                 return cls(**{name: arrays[name] for name in cls.__dataclass_fields__})
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"dataset file {path} is unreadable or incomplete ({error}); delete it and rerun") from error
+
+
+@dataclass
+class MixtureDataset(SavedDataset):
+    """A training set, a held-out set and the mixture they were drawn from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_heldout: np.ndarray
+    y_heldout: np.ndarray
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
 
 
 def _sample(counts: np.ndarray, means: np.ndarray, variances: np.ndarray, rng: np.random.Generator):

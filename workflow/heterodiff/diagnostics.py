@@ -2,8 +2,8 @@
 
 Scores are those of the variance-preserving process x_t = sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) eps.
 The population score is that of the true mixture after noising. The empirical score is that of the
-training set after noising (a mixture of n Gaussians of variance 1 - alpha_bar centred on the scaled
-training points); a network that reproduces it can only regenerate training points.
+training set after noising: a mixture of n Gaussians of variance 1 - alpha_bar centred on the scaled
+training points. A network that reproduces it can only regenerate training points.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def random_directions(dim: int, count: int, seed: int) -> np.ndarray:
 def sliced_wasserstein(x: np.ndarray, y: np.ndarray, directions: np.ndarray) -> float:
     """Return the sliced Wasserstein-2 distance between two equal-size samples.
 
-    Each one-dimensional W2 between projections is the mean squared difference of the sorted values;
-    the sliced distance is the root of their mean over the directions.
+    Each one-dimensional W2 between projections is the mean squared difference of the sorted values.
+    The sliced distance is the root of their mean over the directions.
     """
     if len(x) != len(y):
         raise ValueError(f"sliced_wasserstein needs equal sample sizes, got {len(x)} and {len(y)}")

@@ -79,6 +79,31 @@ def memorisation_rows(step: int, ratio: np.ndarray, labels: np.ndarray, n_classe
     return rows
 
 
+def sample_checkpoint(model, folder: Path, step: int, checkpoints_dir: Path, evaluate: dict, initial_noise) -> np.ndarray:
+    """Generate one checkpoint's samples from the fixed noise; raise when they are not finite."""
+    scheduler = make_sampler(checkpoints_dir, evaluate["sampler"], evaluate["num_inference_steps"])
+    samples = generate(model, scheduler, initial_noise, evaluate["noise_seed"]).cpu().numpy().astype(np.float64)
+    if not np.isfinite(samples).all():
+        raise RuntimeError(f"checkpoint {folder} generated non-finite samples; the run diverged before step {step}")
+    return samples
+
+
+def memorisation_against_sets(step: int, samples: np.ndarray, dataset, evaluate: dict, device, rng) -> tuple:
+    """Measure memorisation against the exact training set and, as the control, against held-out data.
+
+    Returns the metric rows, the d1/d2 ratios to the training set and each sample's nearest training index.
+    """
+    d1, d2, nearest = nearest_two(samples, dataset.x_train, evaluate["block_size"], device)
+    ratio = distance_ratio(d1, d2)
+    rows = memorisation_rows(step, ratio, dataset.y_train[nearest], dataset.n_classes, evaluate, "memorised_fraction", rng)
+    h1, h2, heldout_nearest = nearest_two(samples, dataset.x_heldout, evaluate["block_size"], device)
+    rows += memorisation_rows(
+        step, distance_ratio(h1, h2), dataset.y_heldout[heldout_nearest], dataset.n_classes, evaluate, "memorised_fraction_heldout", rng
+    )
+    rows.append({"step": step, "class": None, "metric": "nearest_distance_median", "value": float(np.median(d1))})
+    return rows, ratio, nearest
+
+
 def mixture_rows(step: int, samples: np.ndarray, dataset: MixtureDataset) -> list[dict]:
     """Return the class share (mean exact posterior) and the per-class error of the generated mean."""
     posterior = mixture.posterior(samples, dataset.weights, dataset.means, dataset.covariances)
@@ -127,7 +152,7 @@ def evaluate_run(
 ) -> torch.device:
     """Sample every checkpoint from the same noise, compute all metrics and write the outputs.
 
-    params holds the sections evaluate, diagnostics, trajectories. outputs names the files metrics,
+    params contains the sections evaluate, diagnostics, trajectories. outputs names the files metrics,
     samples, tracking and trajectories. Returns the device used.
     """
     evaluate, settings = params["evaluate"], params["diagnostics"]
@@ -149,20 +174,9 @@ def evaluate_run(
     kept = {"steps": [], "samples": [], "nearest_train": [], "ratio_train": [], "gen_ratio": [], "memorised": []}
     for step, folder in checkpoints:
         model = load_denoiser(folder, device)
-        scheduler = make_sampler(Path(checkpoints_dir), evaluate["sampler"], evaluate["num_inference_steps"])
-        samples = generate(model, scheduler, initial_noise, evaluate["noise_seed"]).cpu().numpy().astype(np.float64)
-        if not np.isfinite(samples).all():
-            raise RuntimeError(f"checkpoint {folder} generated non-finite samples; the run diverged before step {step}")
-
-        # Memorisation against the exact training set, and the same statistic against held-out data.
-        d1, d2, nearest = nearest_two(samples, dataset.x_train, evaluate["block_size"], device)
-        ratio = distance_ratio(d1, d2)
-        rows += memorisation_rows(step, ratio, dataset.y_train[nearest], dataset.n_classes, evaluate, "memorised_fraction", rng)
-        h1, h2, heldout_nearest = nearest_two(samples, dataset.x_heldout, evaluate["block_size"], device)
-        rows += memorisation_rows(
-            step, distance_ratio(h1, h2), dataset.y_heldout[heldout_nearest], dataset.n_classes, evaluate, "memorised_fraction_heldout", rng
-        )
-        rows.append({"step": step, "class": None, "metric": "nearest_distance_median", "value": float(np.median(d1))})
+        samples = sample_checkpoint(model, folder, step, Path(checkpoints_dir), evaluate, initial_noise)
+        memorisation, ratio, nearest = memorisation_against_sets(step, samples, dataset, evaluate, device, rng)
+        rows += memorisation
 
         # Exact references of the true mixture: class shares, distances to each class, likelihood, scores.
         classes = mixture.posterior(samples, dataset.weights, dataset.means, dataset.covariances).argmax(axis=1)

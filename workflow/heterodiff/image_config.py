@@ -129,7 +129,7 @@ def classifier_jobs(studies: dict) -> dict[tuple[str, str], dict]:
             if run.params["data"]["kind"] != "images":
                 continue
             key = (study.name, source_id(run.params["data"]["images"]))
-            # The classifier sees the whole source, so the keys that choose the training subset do not matter.
+            # The classifier is trained on the whole source, so the keys that choose the training subset do not matter.
             images = {k: v for k, v in run.params["data"]["images"].items() if k not in ("rebalance", "heldout_fraction")}
             job = {"images": images, "classifier": run.params["evaluate"]["images"]["classifier"]}
             if jobs.setdefault(key, job) != job:

@@ -12,11 +12,10 @@ import torch
 
 from heterodiff import classifier as classifier_module
 from heterodiff import tables
-from heterodiff.evaluation import generate, list_checkpoints, load_denoiser, make_sampler, memorisation_rows
+from heterodiff.evaluation import list_checkpoints, load_denoiser, memorisation_against_sets, sample_checkpoint
 from heterodiff.image_metrics import frechet_distance, precision_recall
 from heterodiff.image_models import UNetDenoiser
 from heterodiff.images import ImageDataset
-from heterodiff.metrics import distance_ratio, nearest_two
 from heterodiff.runtime import describe_device, select_device
 
 log = logging.getLogger("heterodiff")
@@ -83,20 +82,11 @@ def evaluate_image_run(
     rows, saved = [], {"steps": [], "samples": [], "nearest_train": [], "ratio_train": [], "predicted": []}
     for step, folder in checkpoints:
         model = load_denoiser(folder, device, UNetDenoiser)
-        scheduler = make_sampler(Path(checkpoints_dir), evaluate["sampler"], evaluate["num_inference_steps"])
-        samples = generate(model, scheduler, initial_noise, evaluate["noise_seed"]).cpu().numpy().astype(np.float64)
-        if not np.isfinite(samples).all():
-            raise RuntimeError(f"checkpoint {folder} generated non-finite samples; the run diverged before step {step}")
+        samples = sample_checkpoint(model, folder, step, Path(checkpoints_dir), evaluate, initial_noise)
 
         # Memorisation in pixel space against the exact training set, and the held-out control.
-        d1, d2, nearest = nearest_two(samples, dataset.x_train, evaluate["block_size"], device)
-        ratio = distance_ratio(d1, d2)
-        rows += memorisation_rows(step, ratio, dataset.y_train[nearest], dataset.n_classes, evaluate, "memorised_fraction", rng)
-        h1, h2, heldout_nearest = nearest_two(samples, dataset.x_heldout, evaluate["block_size"], device)
-        rows += memorisation_rows(
-            step, distance_ratio(h1, h2), dataset.y_heldout[heldout_nearest], dataset.n_classes, evaluate, "memorised_fraction_heldout", rng
-        )
-        rows.append({"step": step, "class": None, "metric": "nearest_distance_median", "value": float(np.median(d1))})
+        memorisation, ratio, nearest = memorisation_against_sets(step, samples, dataset, evaluate, device, rng)
+        rows += memorisation
 
         # Class of each sample and its features, from the classifier; samples are clipped to the data range.
         predicted, features = classifier_module.predict(image_classifier, np.clip(samples, -1.0, 1.0), dataset.image_shape)

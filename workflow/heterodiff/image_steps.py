@@ -70,7 +70,7 @@ def train(run: dict, dataset_path: str, checkpoints_out: str, train_log_out: str
 def evaluate(params: dict, run_id: str, dataset_path: str, checkpoints: str, classifier_model: str, outputs: dict, threads: int) -> None:
     """Evaluate one image run and write evaluate.yaml with the classifier's accuracy beside the parameters.
 
-    params holds the evaluation sections; images use the evaluate section. Sample tracking comes from the
+    params contains the evaluation sections, of which images use the evaluate section. Sample tracking comes from the
     nearest training images and the classifier's labels. Reverse trajectories need the exact mixture, so
     the trajectories table of an image run is empty.
     """

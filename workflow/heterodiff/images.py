@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from heterodiff.data import SavedDataset
 from heterodiff.image_sources import SourceImages, load_source
 
 log = logging.getLogger("heterodiff")
@@ -95,7 +93,7 @@ def check_available(counts: np.ndarray, available: np.ndarray, class_names: list
 
 
 @dataclass
-class ImageDataset:
+class ImageDataset(SavedDataset):
     """A rebalanced training set and a held-out set of images, flattened to rows in [-1, 1].
 
     `weights` are the training class proportions over all classes of the source, zero for classes left
@@ -112,38 +110,7 @@ class ImageDataset:
     train_index: np.ndarray
     heldout_index: np.ndarray
 
-    @property
-    def n_classes(self) -> int:
-        return len(self.weights)
-
-    @property
-    def dim(self) -> int:
-        return self.x_train.shape[1]
-
-    def train_sha256(self) -> str:
-        """Hash of the exact training set (values and labels), recorded next to memorisation metrics."""
-        digest = hashlib.sha256()
-        digest.update(np.ascontiguousarray(self.x_train, dtype=np.float32).tobytes())
-        digest.update(np.ascontiguousarray(self.y_train, dtype=np.int64).tobytes())
-        return digest.hexdigest()
-
-    def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".partial.npz")
-        np.savez(temporary, kind="images", **{name: getattr(self, name) for name in self.__dataclass_fields__})
-        os.replace(temporary, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> ImageDataset:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"dataset file {path} not found; it is written by the make_dataset rule")
-        try:
-            with np.load(path) as arrays:
-                return cls(**{name: arrays[name] for name in cls.__dataclass_fields__})
-        except (OSError, ValueError, KeyError) as error:
-            raise ValueError(f"dataset file {path} is unreadable or incomplete ({error}); delete it and rerun") from error
+    MARKERS = {"kind": "images"}
 
 
 def to_model_range(images: np.ndarray) -> np.ndarray:

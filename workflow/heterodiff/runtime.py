@@ -56,7 +56,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def git_commit() -> str | None:
-    """Return the commit of the checkout that holds the package, with "-dirty" for local changes."""
+    """Return the commit of the checkout that contains the package, with "-dirty" for local changes."""
     root = Path(heterodiff.__file__).resolve().parents[2]
     try:
         commit = subprocess.run(

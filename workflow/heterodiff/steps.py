@@ -49,7 +49,7 @@ def evaluate(
 ) -> None:
     """Evaluate one run and write evaluate.yaml, the evaluation's counterpart of spec.yaml.
 
-    params holds the evaluation sections. Image runs come with the path of their classifier and are
+    params contains the evaluation sections. Image runs come with the path of their classifier and are
     evaluated by image_steps.
     """
     if classifier_model:

@@ -100,9 +100,9 @@ def agreement_curves(denoiser, scheduler, dataset: MixtureDataset, settings: dic
 def commitment_times(curves: dict, n_classes: int, threshold: float, alphas_cumprod: np.ndarray) -> list[dict]:
     """Turn agreement curves into per-class speciation and collapse times.
 
-    Speciation averages over the trajectories that end in the class, and corrects for chance: a restart
-    that carries no information still ends in class k with probability w_k (the class's share of the
-    process's end points), so the agreement a becomes (a - w_k) / (1 - w_k). Without it a majority
+    Speciation averages over the trajectories that end in the class, and corrects for chance. A restart
+    that carries no information still ends in class k with probability w_k, the class's share of the
+    process's end points, so the agreement a becomes (a - w_k) / (1 - w_k). Without it a majority
     class of weight 0.95 would count as speciated from pure noise. Collapse averages over the
     trajectories that end memorised in the class (others never collapse), whose chance level of about
     1/n is negligible. The time is the kept timestep from which the class's mean agreement stays at or
