@@ -104,9 +104,8 @@ def memorisation_against_sets(step: int, samples: np.ndarray, dataset, evaluate:
     return rows, ratio, nearest
 
 
-def mixture_rows(step: int, samples: np.ndarray, dataset: MixtureDataset) -> list[dict]:
+def mixture_rows(step: int, samples: np.ndarray, posterior: np.ndarray, dataset: MixtureDataset) -> list[dict]:
     """Return the class share (mean exact posterior) and the per-class error of the generated mean."""
-    posterior = mixture.posterior(samples, dataset.weights, dataset.means, dataset.covariances)
     assigned = posterior.argmax(axis=1)
     rows = []
     for k in range(dataset.n_classes):
@@ -179,8 +178,9 @@ def evaluate_run(
         rows += memorisation
 
         # Exact references of the true mixture: class shares, distances to each class, likelihood, scores.
-        classes = mixture.posterior(samples, dataset.weights, dataset.means, dataset.covariances).argmax(axis=1)
-        rows += mixture_rows(step, samples, dataset)
+        posterior = mixture.posterior(samples, dataset.weights, dataset.means, dataset.covariances)
+        classes = posterior.argmax(axis=1)
+        rows += mixture_rows(step, samples, posterior, dataset)
         rows += reference.class_rows(step, samples, classes)
         rows += reference.score_rows(step, model, device)
         gen, memorised = _bootstrap_replicates(
